@@ -1,0 +1,136 @@
+"""create_app(settings) -> Starlette: the routes, the lifespan and the one error handler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.backends.base import Backend
+from gateway.backends.local import LocalBackend
+from gateway.config import Settings
+from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.metrics import GatewayMetrics
+from gateway.proxy import Proxy
+from gateway.registry import Registry
+from gateway.routing import DataPlane
+from gateway.services import ServiceSpec
+from gateway.system import SystemRoutes, json_response
+
+log = logging.getLogger("gateway")
+
+
+def create_app(
+    settings: Settings,
+    specs: Sequence[ServiceSpec] = (),
+    *,
+    backends: Mapping[str, Backend] | None = None,
+    metrics_registry: CollectorRegistry | None = None,
+) -> Starlette:
+    """Build the gateway: `specs` are deployed in the background once it starts."""
+    registry = Registry(backends if backends is not None else {"local": LocalBackend(settings)})
+    metrics = GatewayMetrics(metrics_registry or CollectorRegistry())
+    proxy = Proxy(settings)
+    data = DataPlane(settings, registry, proxy, metrics)
+    system = SystemRoutes(settings, registry, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await proxy.start()
+        deploying = asyncio.create_task(_deploy(registry, list(specs)))
+        try:
+            yield
+        finally:
+            deploying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deploying
+            await registry.aclose()
+            await proxy.aclose()
+
+    routes = [
+        Route("/predict/{service}", data.predict, methods=["POST"]),
+        Route("/v2/models/{service}/infer", data.infer, methods=["POST"]),
+        Route("/v2/models/{service}", data.model_metadata, methods=["GET"]),
+        Route("/v2/models/{service}/ready", data.model_metadata, methods=["GET"]),
+        Route("/v2/health/live", system.live, methods=["GET"]),
+        Route("/v2/health/ready", system.ready, methods=["GET"]),
+        Route("/system/info", system.info, methods=["GET"]),
+        Route("/system/services", system.list_services, methods=["GET"]),
+        Route("/system/services/{name}", system.get_service, methods=["GET"]),
+        Route("/metrics", system.metrics, methods=["GET"]),
+        Route("/openapi.json", system.openapi, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            GatewayError: render_error,
+            HTTPException: render_http_exception,
+            Exception: render_unexpected,
+        },
+    )
+    app.state.registry = registry
+    app.state.metrics = metrics
+    return app
+
+
+async def _deploy(registry: Registry, specs: list[ServiceSpec]) -> None:
+    if not specs:
+        return
+    started = time.monotonic()
+    errors = await registry.apply_all(specs)
+    for spec, error in zip(specs, errors, strict=True):
+        if error is not None:
+            log.error("service %s failed to deploy: %s", spec.name, error)
+    ready = sum(error is None for error in errors)
+    log.info(
+        "%d of %d service(s) ready in %.1f s: %s",
+        ready,
+        len(specs),
+        time.monotonic() - started,
+        ", ".join(s.name for s, e in zip(specs, errors, strict=True) if e is None),
+    )
+
+
+async def render_error(request: Request, exc: Exception) -> Response:
+    """Render a `GatewayError` as ``{"error": {"code", "message"}}`` (OIP: ``{"error": msg}``)."""
+    assert isinstance(exc, GatewayError)
+    if request.url.path.startswith("/v2/"):
+        body: object = {"error": exc.message}
+    else:
+        body = {"error": {"code": exc.code, "message": exc.message}}
+    response = json_response(body, exc.status_code)
+    response.headers.update(exc.headers())
+    return response
+
+
+async def render_http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's routing errors (unknown route, wrong method) in the same error format."""
+    assert isinstance(exc, HTTPException)
+    error: GatewayError
+    if exc.status_code == 405:
+        error = MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}")
+    elif exc.status_code == 404:
+        error = NotFound(f"no route {request.url.path}")
+    else:
+        error = GatewayError(str(exc.detail))
+        error.status_code = exc.status_code  # type: ignore[misc]
+    response = await render_error(request, error)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def render_unexpected(request: Request, exc: Exception) -> Response:
+    """A bug: logged with its traceback, answered as a JSON 500 without internals."""
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return await render_error(request, GatewayError("internal error"))

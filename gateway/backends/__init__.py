@@ -1,0 +1,1 @@
+"""Backends: where a service's runtime runs (local processes, Knative, Kubernetes Deployments)."""

@@ -1,0 +1,50 @@
+"""The Backend protocol: deploy a service, tell where to send its requests, remove it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from gateway.services import ServiceSpec
+
+State = Literal["starting", "ready", "cold", "restarting", "failed", "stopped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where to send a service's requests right now."""
+
+    base_url: str
+    cold_start_budget: float = 0.0  # seconds the proxy may keep retrying a cold upstream
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """What a backend knows of one of its services."""
+
+    state: State
+    replicas: int = 0
+    url: str | None = None
+    detail: str = ""
+    restarts: int = 0
+
+
+class Backend(Protocol):
+    """A place where services run. Implementations: LocalBackend, KnativeBackend, ..."""
+
+    name: str
+
+    async def deploy(self, spec: ServiceSpec) -> None:
+        """Create or update the service; returns once it is ready (or raises)."""
+
+    async def remove(self, name: str) -> None:
+        """Stop the service and delete everything the backend made for it."""
+
+    def endpoint(self, name: str) -> Endpoint:
+        """The upstream for a request now; raises `Unavailable` while it cannot answer."""
+
+    def status(self, name: str) -> ServiceState:
+        """The service's current state on this backend."""
+
+    async def aclose(self) -> None:
+        """Stop everything this backend runs and release its resources."""

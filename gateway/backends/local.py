@@ -1,0 +1,111 @@
+"""LocalBackend, the embedded default: one runtime process per service on this machine."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+
+import httpx
+
+from gateway.backends.base import Endpoint, ServiceState
+from gateway.backends.process import RuntimeProcess
+from gateway.config import Settings
+from gateway.errors import InvalidDefinition, ServiceNotFound, Unavailable
+from gateway.services import ServiceSpec
+
+log = logging.getLogger("gateway.local")
+
+RUNTIME_MODULES = {"onnx": "runtimes.onnx"}
+
+
+class LocalBackend:
+    """Runs each service as a supervised runtime process on a free loopback port."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._http = httpx.AsyncClient()
+        self._runtimes: dict[str, RuntimeProcess] = {}
+
+    def runtime_env(self, spec: ServiceSpec) -> dict[str, str]:
+        """The ``RUNTIME_*`` environment that configures the service's runtime process."""
+        threads = self._settings.runtime_threads or max(1, math.ceil(spec.cpu_cores()))
+        threads = min(threads, len(os.sched_getaffinity(0)))
+        env = {
+            "RUNTIME_NAME": spec.name,
+            "RUNTIME_MODEL_PATH": str(spec.model),
+            "RUNTIME_PREPROCESS": spec.preprocess.model_dump_json(),
+            "RUNTIME_POSTPROCESS": spec.postprocess.model_dump_json(),
+            "RUNTIME_BATCHING": spec.batching.model_dump_json(),
+            "RUNTIME_THREADS": str(threads),
+            "RUNTIME_MAX_BODY_BYTES": str(self._settings.max_body_bytes),
+            "RUNTIME_LOG_LEVEL": self._settings.log_level,
+        }
+        if spec.labels is not None:
+            env["RUNTIME_LABELS_PATH"] = str(spec.labels)
+        return {**spec.environment, **env}
+
+    async def deploy(self, spec: ServiceSpec) -> None:
+        module = RUNTIME_MODULES.get(spec.runtime)
+        if module is None:
+            raise InvalidDefinition(
+                f"service {spec.name!r}: the local backend has no {spec.runtime!r} runtime"
+            )
+        if spec.model is not None and not spec.model.is_file():
+            raise InvalidDefinition(
+                f"service {spec.name!r}: model file not found: {spec.model} (run `make models`)"
+            )
+        old = self._runtimes.pop(spec.name, None)
+        if old is not None:
+            await old.stop()
+        runtime = RuntimeProcess(
+            spec.name,
+            [self._settings.runtime_python, "-m", module],
+            self.runtime_env(spec),
+            log_path=self._settings.data_dir / "logs" / f"{spec.name}.log",
+            http=self._http,
+            start_timeout=self._settings.runtime_start_timeout,
+            backoff_max=self._settings.restart_backoff_max,
+        )
+        self._runtimes[spec.name] = runtime
+        runtime.start()
+        if not await runtime.wait_ready(self._settings.runtime_start_timeout):
+            raise Unavailable(f"service {spec.name!r} did not become ready: {runtime.detail}")
+
+    async def remove(self, name: str) -> None:
+        runtime = self._runtimes.pop(name, None)
+        if runtime is None:
+            raise ServiceNotFound(f"service {name!r} is not deployed on the local backend")
+        await runtime.stop()
+
+    def endpoint(self, name: str) -> Endpoint:
+        runtime = self._runtimes.get(name)
+        if runtime is None:
+            raise ServiceNotFound(f"service {name!r} is not deployed")
+        if runtime.base_url is None:
+            raise Unavailable(f"service {name!r} is {runtime.state}, retry shortly", retry_after=1)
+        return Endpoint(runtime.base_url)
+
+    def status(self, name: str) -> ServiceState:
+        runtime = self._runtimes.get(name)
+        if runtime is None:
+            raise ServiceNotFound(f"service {name!r} is not deployed")
+        return ServiceState(
+            state=runtime.state,
+            replicas=1 if runtime.state == "ready" else 0,
+            url=runtime.base_url,
+            detail=runtime.detail,
+            restarts=runtime.restarts,
+        )
+
+    def pid(self, name: str) -> int | None:
+        """The process id of the service's runtime (for operators and fault tests)."""
+        runtime = self._runtimes.get(name)
+        return runtime.pid if runtime else None
+
+    async def aclose(self) -> None:
+        for name in list(self._runtimes):
+            await self._runtimes.pop(name).stop()
+        await self._http.aclose()

@@ -1,0 +1,155 @@
+"""RuntimeProcess: one runtime process on loopback, started, watched and restarted when it dies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+from gateway.backends.base import State
+
+log = logging.getLogger("gateway.local")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the runtime gets SIGTERM if the gateway dies, even by SIGKILL."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free on `host` now (the runtime binds it right after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class RuntimeProcess:
+    """Supervises one runtime: start, wait for readiness, restart with backoff when it exits."""
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        log_path: Path,
+        http: httpx.AsyncClient,
+        start_timeout: float,
+        backoff_max: float,
+    ) -> None:
+        self.name = name
+        self._command = list(command)
+        self._env = dict(env)
+        self._log_path = log_path
+        self._http = http
+        self._start_timeout = start_timeout
+        self._backoff_max = backoff_max
+        self.state: State = "starting"
+        self.base_url: str | None = None
+        self.restarts = 0
+        self.detail = ""
+        self._proc: asyncio.subprocess.Process | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._stopping = False
+
+    def start(self) -> None:
+        """Begin supervising (returns at once; `wait_ready` waits for the first readiness)."""
+        self._task = asyncio.create_task(self._supervise(), name=f"runtime-{self.name}")
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """True once the runtime answered ready within `timeout` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        return self._ready.is_set()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc and self._proc.returncode is None else None
+
+    async def _supervise(self) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                await self._run_once()
+            except Exception:  # never let the supervisor die: log and restart
+                log.exception("runtime %s: supervisor error", self.name)
+            if self._stopping:
+                break
+            self._ready.clear()
+            self.state, self.base_url = "restarting", None
+            self.restarts += 1
+            if time.monotonic() - started > 30:
+                backoff = 0.2
+            log.warning("runtime %s: restarting in %.1f s (%s)", self.name, backoff, self.detail)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._backoff_max)
+
+    async def _run_once(self) -> None:
+        port = free_port()
+        env = {**os.environ, **self._env, "RUNTIME_HOST": "127.0.0.1", "RUNTIME_PORT": str(port)}
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        with self._log_path.open("ab") as logfile:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self._command,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=asyncio.subprocess.STDOUT,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        proc = self._proc
+        log.info("runtime %s: started pid %d on port %d", self.name, proc.pid, port)
+        url = f"http://127.0.0.1:{port}"
+        if await self._await_ready(proc, url):
+            self.state, self.base_url = "ready", url
+            self._ready.set()
+            log.info("runtime %s: ready in %.2f s at %s", self.name, time.monotonic() - t0, url)
+        elif proc.returncode is None:
+            self.detail = f"not ready after {self._start_timeout:.0f} s, killed"
+            proc.kill()
+        returncode = await proc.wait()
+        if not self.detail.startswith("not ready"):
+            self.detail = f"exited with code {returncode}, log: {self._log_path}"
+
+    async def _await_ready(self, proc: asyncio.subprocess.Process, url: str) -> bool:
+        deadline = time.monotonic() + self._start_timeout
+        while proc.returncode is None and time.monotonic() < deadline and not self._stopping:
+            with contextlib.suppress(httpx.HTTPError):
+                response = await self._http.get(f"{url}/v2/health/ready", timeout=1.0)
+                if response.status_code == 200:
+                    return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop supervising and terminate the process (SIGTERM, then SIGKILL after `grace`)."""
+        self._stopping = True
+        self.state = "stopped"
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), grace)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

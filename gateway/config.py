@@ -1,0 +1,48 @@
+"""Settings: the gateway's configuration, read once from ``GATEWAY_*`` variables and passed down.
+
+Nothing else in the gateway reads the environment; command-line flags override these values.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BackendName = Literal["local", "knative", "deployment"]
+
+
+class Settings(BaseSettings):
+    """Gateway settings (environment variable = ``GATEWAY_`` + the field name in capitals)."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    files: tuple[Path, ...] = Field(default=(), description="FDL files loaded at start")
+    data_dir: Path = Field(default=Path(".data"), description="logs and state of this gateway")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    admin_token: SecretStr | None = None
+
+    # Limits on what clients send.
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    allowed_content_types: tuple[str, ...] = (
+        "image/",
+        "multipart/form-data",
+        "application/json",
+        "application/octet-stream",
+    )
+
+    # The data path to upstream runtimes.
+    upstream_connect_timeout: float = Field(default=2.0, gt=0)
+    upstream_timeout: float = Field(default=60.0, gt=0, description="per request, in seconds")
+    upstream_pool_size: int = Field(default=256, ge=1, description="connections per upstream")
+
+    # The local backend.
+    runtime_python: str = Field(default=sys.executable, description="python that runs runtimes")
+    runtime_start_timeout: float = Field(default=120.0, gt=0)
+    runtime_threads: int = Field(default=0, ge=0, description="0: from the service's cpu")
+    restart_backoff_max: float = Field(default=5.0, gt=0)

@@ -1,0 +1,55 @@
+"""GatewayMetrics: the gateway's Prometheus metrics, on a registry passed in (none at import)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+
+
+class GatewayMetrics:
+    """Request counts, latencies, in-flight requests and cold starts, labelled by service."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "gateway_requests_total",
+            "Requests answered, by service, backend and HTTP status code.",
+            ["service", "backend", "code"],
+            registry=registry,
+        )
+        self.request_duration = Histogram(
+            "gateway_request_duration_seconds",
+            "Time from request received to response sent by the gateway.",
+            ["service", "backend"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.upstream_duration = Histogram(
+            "gateway_upstream_duration_seconds",
+            "Time spent waiting for the upstream runtime.",
+            ["service", "backend"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.inflight = Gauge(
+            "gateway_inflight_requests",
+            "Requests being handled now.",
+            ["service"],
+            registry=registry,
+        )
+        self.cold_starts = Counter(
+            "gateway_cold_starts_total",
+            "Requests that found their upstream cold and waited for it.",
+            ["service", "backend"],
+            registry=registry,
+        )
+        self.cold_start_duration = Histogram(
+            "gateway_cold_start_duration_seconds",
+            "Time from a cold upstream's first refusal to its first answer.",
+            ["service", "backend"],
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0),
+            registry=registry,
+        )

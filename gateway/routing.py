@@ -1,0 +1,131 @@
+"""The data plane: ``/predict/{service}`` and the Open Inference Protocol routes.
+
+Each handler looks the service up, checks the request (content type, size), asks the service's
+backend where to send it and forwards the body untouched through the proxy.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.config import Settings
+from gateway.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from gateway.metrics import GatewayMetrics
+from gateway.proxy import Proxy, UpstreamResponse
+from gateway.registry import Registry
+
+_DRAIN_LIMIT = 64 * 1024 * 1024  # past this, an oversized body is not read to its end
+
+
+class DataPlane:
+    """Handlers of the routes that carry inference requests."""
+
+    def __init__(
+        self, settings: Settings, registry: Registry, proxy: Proxy, metrics: GatewayMetrics
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._proxy = proxy
+        self._metrics = metrics
+        self._allowed = tuple(t for t in settings.allowed_content_types if not t.endswith("/"))
+        self._allowed_prefixes = tuple(t for t in settings.allowed_content_types if t.endswith("/"))
+
+    async def predict(self, request: Request) -> Response:
+        """POST /predict/{service}: an image (raw, multipart or b64 JSON) -> top-k JSON."""
+        return await self._forward(request, "/predict", check_type=True)
+
+    async def infer(self, request: Request) -> Response:
+        """POST /v2/models/{service}/infer: Open Inference Protocol v2, passed through."""
+        name = request.path_params["service"]
+        return await self._forward(request, f"/v2/models/{name}/infer", check_type=False)
+
+    async def model_metadata(self, request: Request) -> Response:
+        """GET /v2/models/{service}[/ready]: the runtime's metadata or readiness."""
+        name = request.path_params["service"]
+        suffix = "/ready" if request.url.path.endswith("/ready") else ""
+        return await self._forward(request, f"/v2/models/{name}{suffix}", check_type=False)
+
+    async def _forward(self, request: Request, path: str, *, check_type: bool) -> Response:
+        started = time.perf_counter()
+        name = request.path_params["service"]
+        entry = self._registry.get(name)
+        backend = entry.backend.name
+        inflight = self._metrics.inflight.labels(name)
+        inflight.inc()
+        code = 500
+        try:
+            content_type = request.headers.get("content-type")
+            body: bytes | None = None
+            if request.method == "POST":
+                if check_type:
+                    self._check_content_type(content_type)
+                body = await read_body(request, self._settings.max_body_bytes)
+            endpoint = entry.backend.endpoint(name)
+            query = request.url.query
+            upstream_started = time.perf_counter()
+            upstream = await self._proxy.forward(
+                endpoint,
+                request.method,
+                f"{path}?{query}" if query else path,
+                body=body,
+                content_type=content_type,
+                timeout=entry.spec.timeout,
+            )
+            self._observe_upstream(name, backend, upstream, time.perf_counter() - upstream_started)
+            code = upstream.status
+            return Response(upstream.body, status_code=upstream.status, headers=upstream.headers)
+        except Exception as exc:
+            code = getattr(exc, "status_code", 500)
+            raise
+        finally:
+            inflight.dec()
+            self._metrics.requests.labels(name, backend, str(code)).inc()
+            self._metrics.request_duration.labels(name, backend).observe(
+                time.perf_counter() - started
+            )
+
+    def _observe_upstream(
+        self, name: str, backend: str, upstream: UpstreamResponse, seconds: float
+    ) -> None:
+        self._metrics.upstream_duration.labels(name, backend).observe(seconds)
+        if upstream.cold_start_seconds is not None:
+            self._metrics.cold_starts.labels(name, backend).inc()
+            self._metrics.cold_start_duration.labels(name, backend).observe(
+                upstream.cold_start_seconds
+            )
+
+    def _check_content_type(self, content_type: str | None) -> None:
+        media = (content_type or "").split(";", 1)[0].strip().lower()
+        if media in self._allowed or (media and media.startswith(self._allowed_prefixes)):
+            return
+        raise UnsupportedMediaType(
+            f"unsupported Content-Type {media or '(none)'!r}: send an image (image/jpeg, "
+            "image/png...), multipart/form-data with 'file' parts, or JSON "
+            '{"instances": [{"b64": ...}]}'
+        )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or `PayloadTooLarge` once it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise BadRequest(f"invalid Content-Length {declared!r}") from None
+        if size > limit:
+            if size <= _DRAIN_LIMIT:  # read it away, so the client can read our answer
+                async for _ in request.stream():
+                    pass
+            raise PayloadTooLarge(f"request body of {size} bytes is over the limit of {limit}")
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,86 @@
+"""The control plane's read side: health, /system/info, /system/services, /metrics, OpenAPI."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import orjson
+import yaml
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway import __version__
+from gateway.config import Settings
+from gateway.errors import Unavailable
+from gateway.metrics import GatewayMetrics
+from gateway.registry import Entry, Registry
+
+
+def json_response(data: Any, status_code: int = 200) -> Response:
+    """A JSON response built with orjson."""
+    return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
+
+
+class SystemRoutes:
+    """Handlers that describe the gateway itself."""
+
+    def __init__(self, settings: Settings, registry: Registry, metrics: GatewayMetrics) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._metrics = metrics
+        self._openapi = orjson.dumps(
+            yaml.safe_load(resources.files("gateway").joinpath("openapi.yaml").read_text())
+        )
+
+    async def live(self, request: Request) -> Response:
+        """GET /v2/health/live: the gateway process answers."""
+        return json_response({"live": True})
+
+    async def ready(self, request: Request) -> Response:
+        """GET /v2/health/ready: every declared service is ready."""
+        if not self._registry.all_ready():
+            raise Unavailable("not every service is ready yet", retry_after=1)
+        return json_response({"ready": True})
+
+    async def info(self, request: Request) -> Response:
+        """GET /system/info: version, backends, services count."""
+        backends = sorted({entry.backend.name for entry in self._registry})
+        return json_response(
+            {
+                "version": __version__,
+                "backend": backends[0] if len(backends) == 1 else backends,
+                "services": len(self._registry),
+                "ready": self._registry.all_ready(),
+            }
+        )
+
+    async def list_services(self, request: Request) -> Response:
+        """GET /system/services: every service with its state on its backend."""
+        return json_response([self._describe(entry) for entry in self._registry])
+
+    async def get_service(self, request: Request) -> Response:
+        """GET /system/services/{name}: one service's definition and state."""
+        return json_response(self._describe(self._registry.get(request.path_params["name"])))
+
+    async def metrics(self, request: Request) -> Response:
+        """GET /metrics: Prometheus exposition."""
+        return Response(generate_latest(self._metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(self, request: Request) -> Response:
+        """GET /openapi.json: the OpenAPI document of this API."""
+        return Response(self._openapi, media_type="application/json")
+
+    def _describe(self, entry: Entry) -> dict[str, Any]:
+        state = entry.backend.status(entry.spec.name)
+        return {
+            "name": entry.spec.name,
+            "backend": entry.backend.name,
+            "state": state.state,
+            "replicas": state.replicas,
+            "url": state.url,
+            "restarts": state.restarts,
+            "detail": state.detail,
+            "definition": entry.spec.model_dump(mode="json", exclude_defaults=True),
+        }

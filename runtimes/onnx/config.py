@@ -1,0 +1,38 @@
+"""RuntimeSettings: how a runtime process is configured (``RUNTIME_*`` environment variables).
+
+The same variables configure a runtime started by the gateway's local backend, a Knative revision
+or a Deployment's pods. Complex fields (``RUNTIME_PREPROCESS``...) are JSON.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from runtimes.onnx.spec import BatchingSpec, PostprocessSpec, PreprocessSpec
+
+
+class RuntimeSettings(BaseSettings):
+    """Settings of one ONNX runtime process, read once at start and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="RUNTIME_", frozen=True, extra="ignore")
+
+    name: str = Field(description="the service name, as in /v2/models/{name}")
+    model_path: Path
+    labels_path: Path | None = None
+    model_label: str | None = Field(
+        default=None, description='"model" in answers; default: the model file\'s stem'
+    )
+    preprocess: PreprocessSpec = PreprocessSpec()
+    postprocess: PostprocessSpec = PostprocessSpec()
+    batching: BatchingSpec = BatchingSpec()
+    host: str = "0.0.0.0"
+    port: int = 8080
+    threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads; 0: auto")
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_pixels: int = Field(default=40_000_000, ge=1)
+    max_files: int = Field(default=64, ge=1)
+    default_top_k: int = Field(default=5, ge=1)
+    log_level: str = "info"
