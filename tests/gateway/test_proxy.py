@@ -1,0 +1,187 @@
+"""The data path in-process: the gateway app (httpx.ASGITransport) forwarding to a real upstream
+served by uvicorn on loopback, behind a static backend (a Protocol fake, no inheritance)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway.app import create_app
+from gateway.backends.base import Endpoint, ServiceState
+from gateway.config import Settings
+from gateway.services import ServiceSpec
+from tests.support import free_port
+
+
+class StaticBackend:
+    """Sends every request to one fixed upstream."""
+
+    name = "local"
+
+    def __init__(self, url: str, cold_start_budget: float = 0.0) -> None:
+        self.url = url
+        self.cold_start_budget = cold_start_budget
+
+    async def deploy(self, spec: ServiceSpec) -> None:
+        return None
+
+    async def remove(self, name: str) -> None:
+        return None
+
+    def endpoint(self, name: str) -> Endpoint:
+        return Endpoint(self.url, self.cold_start_budget)
+
+    def status(self, name: str) -> ServiceState:
+        return ServiceState("ready", replicas=1, url=self.url)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _echo(request: Request) -> Response:
+    body = await request.body()
+    return Response(
+        body + f"|{request.url.query}".encode(),
+        status_code=int(request.query_params.get("status", "200")),
+        media_type=request.headers.get("content-type"),
+        headers={"Retry-After": "7"} if request.query_params.get("status") == "503" else None,
+    )
+
+
+async def _slow(request: Request) -> Response:
+    await asyncio.sleep(1.5)
+    return JSONResponse({"late": True})
+
+
+@contextlib.asynccontextmanager
+async def upstream(port: int) -> AsyncIterator[uvicorn.Server]:
+    app = Starlette(
+        routes=[
+            Route("/predict", _echo, methods=["POST"]),
+            Route("/v2/models/{n}/infer", _slow, methods=["POST"]),
+        ]
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        await task
+
+
+@contextlib.asynccontextmanager
+async def gateway_client(
+    backend: StaticBackend, registry: CollectorRegistry, *, timeout: float | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    spec = ServiceSpec(name="echo", model="m.onnx", timeout=timeout)
+    app = create_app(Settings(), [spec], backends={"local": backend}, metrics_registry=registry)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            for _ in range(100):
+                if (await client.get("/v2/health/ready")).status_code == 200:
+                    break
+                await asyncio.sleep(0.01)
+            yield client
+
+
+async def test_body_status_type_and_query_pass_through() -> None:
+    port = free_port()
+    registry = CollectorRegistry()
+    async with (
+        upstream(port),
+        gateway_client(StaticBackend(f"http://127.0.0.1:{port}"), registry) as client,
+    ):
+        response = await client.post(
+            "/predict/echo?top_k=2", content=b"\x89PNG-bytes", headers={"Content-Type": "image/png"}
+        )
+        assert response.status_code == 200
+        assert response.content == b"\x89PNG-bytes|top_k=2"
+        assert response.headers["content-type"] == "image/png"
+        busy = await client.post(
+            "/predict/echo?status=503", content=b"x", headers={"Content-Type": "image/png"}
+        )
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "7"
+    assert (
+        registry.get_sample_value(
+            "gateway_requests_total", {"service": "echo", "backend": "local", "code": "200"}
+        )
+        == 1
+    )
+    assert (
+        registry.get_sample_value(
+            "gateway_upstream_duration_seconds_count", {"service": "echo", "backend": "local"}
+        )
+        == 2
+    )
+
+
+async def test_upstream_past_the_service_timeout_is_504() -> None:
+    port = free_port()
+    async with (
+        upstream(port),
+        gateway_client(
+            StaticBackend(f"http://127.0.0.1:{port}"), CollectorRegistry(), timeout=0.3
+        ) as client,
+    ):
+        response = await client.post("/v2/models/echo/infer", json={"inputs": []})
+        assert response.status_code == 504
+        assert "did not answer" in response.json()["error"]  # OIP error format on /v2
+
+
+async def test_refused_connection_is_503_with_retry_after() -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    async with gateway_client(StaticBackend(closed), CollectorRegistry()) as client:
+        response = await client.post(
+            "/predict/echo", content=b"x", headers={"Content-Type": "image/png"}
+        )
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "unavailable"
+        assert response.headers["retry-after"] == "1"
+
+
+async def test_cold_upstream_is_retried_within_its_budget() -> None:
+    port = free_port()
+    registry = CollectorRegistry()
+    backend = StaticBackend(f"http://127.0.0.1:{port}", cold_start_budget=5.0)
+    async with gateway_client(backend, registry) as client:
+
+        async def late_start() -> None:
+            await asyncio.sleep(1.5)
+            async with upstream(port):
+                await asyncio.sleep(2)
+
+        starting = asyncio.create_task(late_start())
+        response = await client.post(
+            "/predict/echo", content=b"hi", headers={"Content-Type": "image/png"}
+        )
+        await starting
+    assert response.status_code == 200 and response.content == b"hi|"
+    labels = {"service": "echo", "backend": "local"}
+    assert registry.get_sample_value("gateway_cold_starts_total", labels) == 1
+    waited = registry.get_sample_value("gateway_cold_start_duration_seconds_sum", labels)
+    assert waited is not None and 1.0 < waited < 5.0
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_unsupported_types_never_reach_the_upstream(content_type: str | None) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # would answer 503 if it were called
+    async with gateway_client(StaticBackend(closed), CollectorRegistry()) as client:
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = await client.post("/predict/echo", content=b"x", headers=headers)
+        assert response.status_code == 415
