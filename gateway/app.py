@@ -21,7 +21,7 @@ from gateway.config import Settings
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Proxy
-from gateway.registry import Registry
+from gateway.registry import Entry, Registry
 from gateway.routing import DataPlane
 from gateway.services import ServiceSpec
 from gateway.system import SystemRoutes, json_response
@@ -46,7 +46,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await proxy.start()
-        deploying = asyncio.create_task(_deploy(registry, list(specs)))
+        entries = [registry.register(spec) for spec in specs]  # routable (503) at once
+        deploying = asyncio.create_task(_deploy(registry, entries))
         try:
             yield
         finally:
@@ -83,11 +84,12 @@ def create_app(
     return app
 
 
-async def _deploy(registry: Registry, specs: list[ServiceSpec]) -> None:
-    if not specs:
+async def _deploy(registry: Registry, entries: list[Entry]) -> None:
+    if not entries:
         return
     started = time.monotonic()
-    errors = await registry.apply_all(specs)
+    errors = await registry.deploy_all(entries)
+    specs = [entry.spec for entry in entries]
     for spec, error in zip(specs, errors, strict=True):
         if error is not None:
             log.error("service %s failed to deploy: %s", spec.name, error)

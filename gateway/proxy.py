@@ -77,12 +77,12 @@ class Proxy:
         while True:
             try:
                 response = await self._send(endpoint, method, path, body, content_type, deadline)
-            except aiohttp.ServerDisconnectedError as exc:
-                if stale_retry:  # a pooled connection the upstream had closed: once more
+            except aiohttp.ClientConnectorError as exc:  # refused: not (yet) listening
+                error: Exception = exc
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if stale_retry:  # a pooled connection closed or reset by the upstream: once more
                     stale_retry = False
                     continue
-                error: Exception = exc
-            except aiohttp.ClientConnectorError as exc:
                 error = exc
             else:
                 cold = response.status == 503 and endpoint.cold_start_budget > 0
@@ -134,7 +134,7 @@ class Proxy:
             raise UpstreamTimeout(
                 f"upstream {endpoint.base_url} did not answer within the deadline"
             ) from exc
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectorError):
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
             raise
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"upstream {endpoint.base_url} failed: {_reason(exc)}") from exc

@@ -40,24 +40,32 @@ class Registry:
             )
         return backend
 
-    async def apply(self, spec: ServiceSpec) -> Entry:
-        """Create or update a service on its backend; it is routable as soon as it is registered."""
-        backend = self.backend_for(spec)
-        previous = self._entries.get(spec.name)
-        if previous is not None and previous.backend is not backend:
-            await previous.backend.remove(spec.name)
-        entry = Entry(spec, backend)
+    def register(self, spec: ServiceSpec) -> Entry:
+        """Make a service known (routable, answering 503 until deployed); see `deploy`."""
+        entry = Entry(spec, self.backend_for(spec))
         self._entries[spec.name] = entry
         self._pending.add(spec.name)
-        try:
-            await backend.deploy(spec)
-        finally:
-            self._pending.discard(spec.name)
         return entry
 
-    async def apply_all(self, specs: list[ServiceSpec]) -> list[BaseException | None]:
-        """Apply several services concurrently; returns each one's error (or None)."""
-        results = await asyncio.gather(*(self.apply(s) for s in specs), return_exceptions=True)
+    async def deploy(self, entry: Entry, previous: Entry | None = None) -> None:
+        """Deploy a registered service on its backend (moving it off its previous backend)."""
+        try:
+            if previous is not None and previous.backend is not entry.backend:
+                await previous.backend.remove(entry.spec.name)
+            await entry.backend.deploy(entry.spec)
+        finally:
+            self._pending.discard(entry.spec.name)
+
+    async def apply(self, spec: ServiceSpec) -> Entry:
+        """Create or update a service on its backend."""
+        previous = self._entries.get(spec.name)
+        entry = self.register(spec)
+        await self.deploy(entry, previous)
+        return entry
+
+    async def deploy_all(self, entries: list[Entry]) -> list[BaseException | None]:
+        """Deploy registered services concurrently; returns each one's error (or None)."""
+        results = await asyncio.gather(*(self.deploy(e) for e in entries), return_exceptions=True)
         return [r if isinstance(r, BaseException) else None for r in results]
 
     async def remove(self, name: str) -> None:

@@ -1,0 +1,190 @@
+"""Batcher: an adaptive request batcher in front of a blocking model.
+
+Requests wait in one bounded queue. Whenever an inference slot is free, the batcher takes what is
+*already* waiting - up to ``max_batch_size`` requests that arrived within ``max_latency_ms`` of
+the oldest one and share its ``batch_key`` - and runs it at once in a worker thread. It never
+holds a free slot to wait for more, so a lone client pays no batching delay, while under load
+batches grow by themselves.
+
+A run is *exclusive* when every slot is idle and nothing else waits: the callee may then use all
+cores for that one batch (e.g. a session with several intra-op threads); otherwise it should use
+one core, so that several batches run side by side. Results go back to each caller in order; when
+a batch fails, its items are retried one by one so that only the bad one fails. A full queue
+answers ``Overloaded`` (429); ``aclose`` stops intake, finishes running batches and the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from runtimes.onnx.errors import NotReady, Overloaded
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: run(items, exclusive) -> one result per item, in order. Blocking; called in a worker thread.
+RunBatch = Callable[[Sequence[T], bool], Sequence[R]]
+
+
+class BatchObserver(Protocol):
+    """Receives what the batcher measures (``RuntimeMetrics`` implements it)."""
+
+    def observe_batch(self, size: int, queue_seconds: Sequence[float], run_seconds: float) -> None:
+        """One batch ran: its size, each item's time in the queue, the run's duration."""
+
+
+@dataclass(eq=False)
+class _Pending(Generic[T, R]):
+    item: T
+    future: asyncio.Future[R]
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+class Batcher(Generic[T, R]):
+    """Collects single items into batches for ``run``; ``submit`` returns that item's result."""
+
+    def __init__(
+        self,
+        run: RunBatch[T, R],
+        *,
+        max_batch_size: int = 16,
+        max_latency_ms: float = 5.0,
+        max_queue: int = 256,
+        slots: int = 1,
+        observer: BatchObserver | None = None,
+        batch_key: Callable[[T], object] | None = None,
+    ) -> None:
+        self._run = run
+        self._key = batch_key
+        self.max_batch_size = max_batch_size
+        self.max_latency = max_latency_ms / 1000.0
+        self.max_queue = max_queue
+        self.slots = max(1, slots)
+        self._observer = observer
+        self._queue: deque[_Pending[T, R]] = deque()
+        self._free = self.slots
+        self._running = 0
+        self._closing = False
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a slot."""
+        return len(self._queue)
+
+    async def start(self) -> None:
+        """Start the dispatcher on the running loop (idempotent)."""
+        if self._task is None:
+            self._wakeup = asyncio.Event()
+            self._executor = ThreadPoolExecutor(self.slots, thread_name_prefix="inference")
+            self._task = asyncio.create_task(self._dispatch(), name="batcher")
+
+    async def submit(self, item: T) -> R:
+        """Queue ``item`` and wait for its result (or its own exception)."""
+        if self._closing or self._wakeup is None:
+            raise NotReady("the model server is not accepting requests")
+        if len(self._queue) >= self.max_queue:
+            raise Overloaded(f"the inference queue is full ({self.max_queue} requests waiting)")
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(item, future))
+        self._wakeup.set()
+        return await future
+
+    async def aclose(self) -> None:
+        """Refuse new items, then wait until running batches and queued items are answered."""
+        self._closing = True
+        if self._task is None or self._wakeup is None:
+            return
+        self._wakeup.set()
+        await self._task
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    async def _dispatch(self) -> None:
+        assert self._wakeup is not None and self._executor is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._queue or self._free == 0:
+                if self._closing and not self._queue and self._running == 0:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = self._take()
+            if not batch:
+                continue
+            exclusive = self._free == self.slots and not self._queue
+            taken = self.slots if exclusive else 1
+            self._free -= taken
+            self._running += 1
+            started = time.perf_counter()
+            items = [p.item for p in batch]
+            run = loop.run_in_executor(self._executor, self._run_guarded, items, exclusive)
+            run.add_done_callback(functools.partial(self._finish, batch, taken, started))
+
+    def _take(self) -> list[_Pending[T, R]]:
+        batch: list[_Pending[T, R]] = []
+        while self._queue and len(batch) < self.max_batch_size:
+            head = self._queue[0]
+            if batch and (
+                head.enqueued - batch[0].enqueued > self.max_latency
+                or (self._key is not None and self._key(head.item) != self._key(batch[0].item))
+            ):
+                break  # it belongs to a later batch
+            self._queue.popleft()
+            if not head.future.done():  # a cancelled caller needs no answer
+                batch.append(head)
+        return batch
+
+    def _run_guarded(self, items: Sequence[T], exclusive: bool) -> list[R | BaseException]:
+        """Runs in a worker thread: the batch, or each item alone when the batch fails."""
+        try:
+            results = list(self._run(items, exclusive))
+            if len(results) != len(items):
+                raise RuntimeError(f"run returned {len(results)} results for {len(items)} items")
+            return list(results)
+        except Exception as exc:
+            if len(items) == 1:
+                return [exc]
+        outcomes: list[R | BaseException] = []
+        for item in items:
+            try:
+                outcomes.append(self._run([item], exclusive)[0])
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def _finish(
+        self,
+        batch: list[_Pending[T, R]],
+        taken: int,
+        started: float,
+        done: asyncio.Future[list[R | BaseException]],
+    ) -> None:
+        finished = time.perf_counter()
+        self._free += taken
+        self._running -= 1
+        assert self._wakeup is not None
+        self._wakeup.set()
+        exc = done.exception()
+        outcomes: Sequence[R | BaseException] = (
+            [exc] * len(batch) if exc is not None else done.result()
+        )
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if pending.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)
+        if self._observer is not None:
+            waits = [started - p.enqueued for p in batch]
+            self._observer.observe_batch(len(batch), waits, finished - started)

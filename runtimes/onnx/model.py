@@ -1,0 +1,129 @@
+"""OnnxModel: one ONNX Runtime session, loaded once, and what the server needs to know about it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from runtimes.onnx.tensors import OIP_TO_NUMPY, ORT_TO_OIP
+
+log = logging.getLogger(__name__)
+
+_CPU = "CPUExecutionProvider"
+_PREFERRED_PROVIDERS = ("CUDAExecutionProvider", _CPU)
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A model input or output: name, OIP datatype and shape (-1 for a dynamic dimension)."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The numpy dtype to feed (object for BYTES)."""
+        return OIP_TO_NUMPY.get(self.datatype, np.dtype(object))
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's core count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _tensor_info(arg: Any) -> TensorInfo:
+    shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in (arg.shape or ()))
+    return TensorInfo(arg.name, ORT_TO_OIP.get(arg.type, "BYTES"), shape)
+
+
+class OnnxModel:
+    """A loaded ONNX model; ``run`` is thread-safe and blocking (call it from a worker thread)."""
+
+    def __init__(self, session: Any, path: Path, threads: int) -> None:
+        self._session = session
+        self._narrow: Any = None
+        self.path = path
+        self.threads = threads
+        self.provider: str = session.get_providers()[0]
+        self.inputs = tuple(_tensor_info(a) for a in session.get_inputs())
+        self.outputs = tuple(_tensor_info(a) for a in session.get_outputs())
+
+    @classmethod
+    def load(cls, path: Path, *, threads: int = 0) -> OnnxModel:
+        """Open ``path`` with CUDA when available (falling back to CPU), ``threads`` intra-op."""
+        threads = threads or usable_cores()
+        options = _options(threads)
+        available = set(ort.get_available_providers())
+        providers = [p for p in _PREFERRED_PROVIDERS if p in available]
+        try:
+            session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception:
+            if providers == ["CPUExecutionProvider"]:
+                raise
+            log.warning("could not start %s; falling back to the CPU", providers[0], exc_info=True)
+            session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        return cls(session, path, threads)
+
+    @property
+    def wants_narrow(self) -> bool:
+        """Whether a one-thread CPU session would let batches run side by side."""
+        return self._narrow is None and self.threads > 1 and self.provider == _CPU
+
+    def load_narrow(self) -> None:
+        """Add a one-thread CPU session for non-exclusive runs (several at once, one core each).
+
+        The wide session (``threads`` intra-op threads) is fastest for one request at a time;
+        several one-thread runs side by side are fastest under load. The batcher picks per run.
+        """
+        if self.wants_narrow:
+            self._narrow = ort.InferenceSession(
+                str(self.path), sess_options=_options(1), providers=[_CPU]
+            )
+
+    def input(self, name: str | None = None) -> TensorInfo:
+        """The input called ``name`` (default: the first one)."""
+        if name is None:
+            return self.inputs[0]
+        return next(i for i in self.inputs if i.name == name)
+
+    def run(
+        self,
+        feeds: Mapping[str, np.ndarray],
+        outputs: Sequence[str] | None = None,
+        *,
+        exclusive: bool = True,
+    ) -> list[np.ndarray]:
+        """Run the model; returns the requested outputs (default: all), in that order.
+
+        ``exclusive`` runs use the wide session; others the one-thread session once loaded.
+        """
+        names = list(outputs) if outputs else [o.name for o in self.outputs]
+        session = self._session if exclusive or self._narrow is None else self._narrow
+        result: list[np.ndarray] = session.run(names, dict(feeds))
+        return result
+
+
+def _options(threads: int) -> Any:
+    """Session options: ``threads`` intra-op threads, everything else fixed."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.enable_cpu_mem_arena = True
+    # Spinning workers would steal the cores the event loop and the other slots need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options

@@ -1,0 +1,159 @@
+"""The adaptive batcher's behaviour (never its speed), with plain functions as the model."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from runtimes.onnx.batcher import Batcher
+from runtimes.onnx.errors import NotReady, Overloaded
+
+
+class Recorder:
+    """A 'model' that doubles numbers, records its batches and can be held or made to fail."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[int], bool]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.started = threading.Event()
+
+    def __call__(self, items: Sequence[int], exclusive: bool) -> list[int]:
+        self.batches.append((list(items), exclusive))
+        self.started.set()
+        self.gate.wait(10)
+        if any(i < 0 for i in items):
+            raise ValueError(f"negative input in {list(items)}")
+        return [2 * i for i in items]
+
+
+async def test_results_in_order_and_batched_under_load() -> None:
+    model = Recorder()
+    batcher: Batcher[int, int] = Batcher(model, max_batch_size=4, max_latency_ms=1000, slots=1)
+    await batcher.start()
+    model.gate.clear()
+    first = asyncio.create_task(batcher.submit(0))
+    await asyncio.to_thread(model.started.wait, 5)
+    rest = [asyncio.create_task(batcher.submit(i)) for i in range(1, 10)]
+    await asyncio.sleep(0.01)
+    model.gate.set()
+    assert await first == 0
+    assert await asyncio.gather(*rest) == [2 * i for i in range(1, 10)]
+    sizes = [len(items) for items, _ in model.batches]
+    assert sizes == [1, 4, 4, 1]  # what waited while the slot was busy, max_batch_size at most
+    assert [i for items, _ in model.batches for i in items] == list(range(10))
+    await batcher.aclose()
+
+
+async def test_lone_request_runs_at_once_and_exclusive() -> None:
+    model = Recorder()
+    batcher: Batcher[int, int] = Batcher(model, max_batch_size=16, max_latency_ms=10_000, slots=2)
+    await batcher.start()
+    # a partial batch is not held for max_latency_ms: a lone request leaves immediately
+    assert await asyncio.wait_for(batcher.submit(21), timeout=2) == 42
+    assert model.batches == [([21], True)]  # all slots idle, nothing waiting: exclusive run
+    await batcher.aclose()
+
+
+async def test_deadline_separates_batches() -> None:
+    model = Recorder()
+    batcher: Batcher[int, int] = Batcher(model, max_batch_size=16, max_latency_ms=20, slots=1)
+    await batcher.start()
+    model.gate.clear()
+    blocker = asyncio.create_task(batcher.submit(0))
+    await asyncio.to_thread(model.started.wait, 5)
+    early = [asyncio.create_task(batcher.submit(i)) for i in (1, 2)]
+    await asyncio.sleep(0.06)  # later arrivals are past the oldest waiting request's deadline
+    late = [asyncio.create_task(batcher.submit(i)) for i in (3, 4)]
+    await asyncio.sleep(0.01)
+    model.gate.set()
+    await asyncio.gather(blocker, *early, *late)
+    assert [items for items, _ in model.batches] == [[0], [1, 2], [3, 4]]
+    await batcher.aclose()
+
+
+async def test_two_slots_run_side_by_side_not_exclusive() -> None:
+    model = Recorder()
+    batcher: Batcher[int, int] = Batcher(model, max_batch_size=1, slots=2)
+    await batcher.start()
+    model.gate.clear()
+    tasks = [asyncio.create_task(batcher.submit(i)) for i in range(4)]
+    await asyncio.sleep(0.05)
+    assert len(model.batches) == 2  # two slots busy at once
+    model.gate.set()
+    assert await asyncio.gather(*tasks) == [0, 2, 4, 6]
+    assert [exclusive for _, exclusive in model.batches] == [False] * 4
+    await batcher.aclose()
+
+
+async def test_one_bad_item_fails_alone() -> None:
+    model = Recorder()
+    batcher: Batcher[int, int] = Batcher(model, max_batch_size=8, slots=1)
+    await batcher.start()
+    model.gate.clear()
+    blocker = asyncio.create_task(batcher.submit(1))
+    await asyncio.to_thread(model.started.wait, 5)
+    tasks = [asyncio.create_task(batcher.submit(i)) for i in (2, -1, 3)]
+    await asyncio.sleep(0.01)
+    model.gate.set()
+    outcomes = await asyncio.gather(blocker, *tasks, return_exceptions=True)
+    assert outcomes[:2] == [2, 4] and outcomes[3] == 6
+    assert isinstance(outcomes[2], ValueError)
+    assert [items for items, _ in model.batches][1:] == [[2, -1, 3], [2], [-1], [3]]
+    await batcher.aclose()
+
+
+async def test_full_queue_is_overloaded() -> None:
+    model = Recorder()
+    batcher: Batcher[int, int] = Batcher(model, max_batch_size=1, max_queue=2, slots=1)
+    await batcher.start()
+    model.gate.clear()
+    running = asyncio.create_task(batcher.submit(0))
+    await asyncio.to_thread(model.started.wait, 5)
+    queued = [asyncio.create_task(batcher.submit(i)) for i in (1, 2)]
+    await asyncio.sleep(0.01)
+    with pytest.raises(Overloaded) as caught:
+        await batcher.submit(3)
+    assert caught.value.status_code == 429
+    assert caught.value.headers()["Retry-After"] == "1"
+    model.gate.set()
+    assert await asyncio.gather(running, *queued) == [0, 2, 4]
+    await batcher.aclose()
+
+
+async def test_shutdown_answers_running_and_queued() -> None:
+    model = Recorder()
+    batcher: Batcher[int, int] = Batcher(model, max_batch_size=2, slots=1)
+    await batcher.start()
+    model.gate.clear()
+    running = asyncio.create_task(batcher.submit(5))
+    await asyncio.to_thread(model.started.wait, 5)
+    queued = [asyncio.create_task(batcher.submit(i)) for i in (6, 7, 8)]
+    await asyncio.sleep(0.01)
+    closing = asyncio.create_task(batcher.aclose())
+    await asyncio.sleep(0.01)
+    with pytest.raises(NotReady):  # no new work once closing
+        await batcher.submit(9)
+    model.gate.set()
+    await closing
+    assert await asyncio.gather(running, *queued) == [10, 12, 14, 16]
+
+
+async def test_cancelled_caller_is_skipped() -> None:
+    model = Recorder()
+    batcher: Batcher[int, int] = Batcher(model, max_batch_size=8, slots=1)
+    await batcher.start()
+    model.gate.clear()
+    running = asyncio.create_task(batcher.submit(1))
+    await asyncio.to_thread(model.started.wait, 5)
+    gone = asyncio.create_task(batcher.submit(2))
+    kept = asyncio.create_task(batcher.submit(3))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    model.gate.set()
+    assert list(await asyncio.gather(running, kept)) == [2, 6]
+    assert [items for items, _ in model.batches] == [[1], [3]]
+    await batcher.aclose()
