@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 SERVICES := $(wildcard model_images/*/service.yaml)
 MODELS := model_images/imagenet/models/efficientnet-lite0.onnx model_images/digits/models/digits-mlp.onnx
-PIP_FLAGS := --disable-pip-version-check --progress-bar off -q
+PIP_FLAGS := --disable-pip-version-check --progress-bar off -qq
 
 .PHONY: run test install models lint types contract pytest bench clean
 

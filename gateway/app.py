@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.backends import build_backends
 from gateway.backends.base import Backend
-from gateway.backends.local import LocalBackend
 from gateway.config import Settings
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
 from gateway.metrics import GatewayMetrics
@@ -37,7 +37,7 @@ def create_app(
     metrics_registry: CollectorRegistry | None = None,
 ) -> Starlette:
     """Build the gateway: `specs` are deployed in the background once it starts."""
-    registry = Registry(backends if backends is not None else {"local": LocalBackend(settings)})
+    registry = Registry(backends if backends is not None else build_backends(settings))
     metrics = GatewayMetrics(metrics_registry or CollectorRegistry())
     proxy = Proxy(settings)
     data = DataPlane(settings, registry, proxy, metrics)

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".data"), description="logs and state of this gateway")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     admin_token: SecretStr | None = None
+    backends: tuple[BackendName, ...] = Field(default=("local",), description="enabled backends")
 
     # Limits on what clients send.
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
@@ -46,3 +47,23 @@ class Settings(BaseSettings):
     runtime_start_timeout: float = Field(default=120.0, gt=0)
     runtime_threads: int = Field(default=0, ge=0, description="0: from the service's cpu")
     restart_backoff_max: float = Field(default=5.0, gt=0)
+
+    # The Kubernetes backends (knative, deployment).
+    kube_namespace: str = "default"
+    kubeconfig: Path | None = Field(default=None, description="None: in-cluster, else ~/.kube")
+    kube_request_timeout: float = Field(default=10.0, gt=0)
+    kube_ready_timeout: float = Field(default=120.0, gt=0)
+    knative_route: Literal["address", "url"] = Field(
+        default="address", description="route to status.address.url (in-cluster) or status.url"
+    )
+    gpu_node_label: str = Field(default="nvidia.com/gpu.present=true", description="key=value")
+    cold_start_budget: float = Field(default=30.0, ge=0, description="seconds")
+    reconcile_interval: float = Field(default=30.0, gt=0, description="seconds")
+
+    # The async job path.
+    jobs_db: Path | None = Field(default=None, description="SQLite file; None: data_dir/jobs.db")
+    job_concurrency: int = Field(default=4, ge=1, description="items in flight per service")
+    job_retries: int = Field(default=3, ge=0)
+    job_retry_backoff: float = Field(default=0.5, ge=0)
+    watch_interval: float = Field(default=2.0, gt=0, description="bucket watcher poll, seconds")
+    events_token: SecretStr | None = None
