@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import logging
-import math
-import os
 
 import httpx
 
 from gateway.backends.base import Endpoint, ServiceState
 from gateway.backends.process import RuntimeProcess
+from gateway.backends.runtime_env import RUNTIME_MODULES, runtime_env, runtime_threads
 from gateway.config import Settings
 from gateway.errors import InvalidDefinition, ServiceNotFound, Unavailable
 from gateway.services import ServiceSpec
 
 log = logging.getLogger("gateway.local")
-
-RUNTIME_MODULES = {"onnx": "runtimes.onnx"}
 
 
 class LocalBackend:
@@ -31,21 +28,12 @@ class LocalBackend:
 
     def runtime_env(self, spec: ServiceSpec) -> dict[str, str]:
         """The ``RUNTIME_*`` environment that configures the service's runtime process."""
-        threads = self._settings.runtime_threads or max(1, math.ceil(spec.cpu_cores()))
-        threads = min(threads, len(os.sched_getaffinity(0)))
-        env = {
-            "RUNTIME_NAME": spec.name,
-            "RUNTIME_MODEL_PATH": str(spec.model),
-            "RUNTIME_PREPROCESS": spec.preprocess.model_dump_json(),
-            "RUNTIME_POSTPROCESS": spec.postprocess.model_dump_json(),
-            "RUNTIME_BATCHING": spec.batching.model_dump_json(),
-            "RUNTIME_THREADS": str(threads),
-            "RUNTIME_MAX_BODY_BYTES": str(self._settings.max_body_bytes),
-            "RUNTIME_LOG_LEVEL": self._settings.log_level,
-        }
-        if spec.labels is not None:
-            env["RUNTIME_LABELS_PATH"] = str(spec.labels)
-        return {**spec.environment, **env}
+        return runtime_env(
+            spec,
+            threads=runtime_threads(spec, self._settings.runtime_threads),
+            max_body_bytes=self._settings.max_body_bytes,
+            log_level=self._settings.log_level,
+        )
 
     async def deploy(self, spec: ServiceSpec) -> None:
         module = RUNTIME_MODULES.get(spec.runtime)

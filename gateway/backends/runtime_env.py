@@ -1,0 +1,46 @@
+"""The ``RUNTIME_*`` environment that configures a service's runtime, wherever it runs.
+
+The same variables configure a local runtime process, a Knative revision's container and a
+Deployment's pods (``runtimes/onnx/config.py`` reads them). Paths to the model are only set where
+the model file is on this machine (the local backend); images carry their own.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from gateway.services import ServiceSpec
+
+RUNTIME_MODULES = {"onnx": "runtimes.onnx"}
+
+
+def runtime_threads(spec: ServiceSpec, override: int = 0) -> int:
+    """Inference threads for a service: `override`, else its cpu rounded up, within this host."""
+    threads = override or max(1, math.ceil(spec.cpu_cores()))
+    return min(threads, len(os.sched_getaffinity(0)))
+
+
+def runtime_env(
+    spec: ServiceSpec,
+    *,
+    threads: int,
+    max_body_bytes: int,
+    log_level: str = "info",
+    with_paths: bool = True,
+) -> dict[str, str]:
+    """Environment variables for the service's runtime (`with_paths`: include model paths)."""
+    env = {
+        "RUNTIME_NAME": spec.name,
+        "RUNTIME_PREPROCESS": spec.preprocess.model_dump_json(),
+        "RUNTIME_POSTPROCESS": spec.postprocess.model_dump_json(),
+        "RUNTIME_BATCHING": spec.batching.model_dump_json(),
+        "RUNTIME_THREADS": str(threads),
+        "RUNTIME_MAX_BODY_BYTES": str(max_body_bytes),
+        "RUNTIME_LOG_LEVEL": log_level,
+    }
+    if with_paths and spec.model is not None:
+        env["RUNTIME_MODEL_PATH"] = str(spec.model)
+    if with_paths and spec.labels is not None:
+        env["RUNTIME_LABELS_PATH"] = str(spec.labels)
+    return {**spec.environment, **env}
