@@ -15,10 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.admin import AdminRoutes
+from gateway.auth import Authenticator
 from gateway.backends import build_backends
 from gateway.backends.base import Backend
 from gateway.config import Settings
+from gateway.definitions import DefinitionStore
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.management import ServiceManager
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Proxy
 from gateway.registry import Entry, Registry
@@ -40,13 +44,19 @@ def create_app(
     registry = Registry(backends if backends is not None else build_backends(settings))
     metrics = GatewayMetrics(metrics_registry or CollectorRegistry())
     proxy = Proxy(settings)
-    data = DataPlane(settings, registry, proxy, metrics)
-    system = SystemRoutes(settings, registry, metrics)
+    auth = Authenticator(settings)
+    store = DefinitionStore(settings.services_db or settings.data_dir / "services.db")
+    manager = ServiceManager(registry, store)
+    data = DataPlane(settings, registry, proxy, metrics, auth)
+    system = SystemRoutes(settings, registry, metrics, auth)
+    admin = AdminRoutes(manager, registry, auth)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if not auth.enabled:
+            log.warning("no GATEWAY_ADMIN_TOKEN: /system and every service are open to anyone")
         await proxy.start()
-        entries = [registry.register(spec) for spec in specs]  # routable (503) at once
+        entries = manager.startup_entries(specs)  # routable (503) at once
         deploying = asyncio.create_task(_deploy(registry, entries))
         try:
             yield
@@ -56,6 +66,7 @@ def create_app(
                 await deploying
             await registry.aclose()
             await proxy.aclose()
+            store.close()
 
     routes = [
         Route("/predict/{service}", data.predict, methods=["POST"]),
@@ -66,7 +77,12 @@ def create_app(
         Route("/v2/health/ready", system.ready, methods=["GET"]),
         Route("/system/info", system.info, methods=["GET"]),
         Route("/system/services", system.list_services, methods=["GET"]),
+        Route("/system/services", admin.create, methods=["POST"]),
+        Route("/system/services", admin.update, methods=["PUT"]),
         Route("/system/services/{name}", system.get_service, methods=["GET"]),
+        Route("/system/services/{name}", admin.delete, methods=["DELETE"]),
+        Route("/system/services/{name}/logs", admin.logs, methods=["GET"]),
+        Route("/system/services/{name}/token", admin.rotate_token, methods=["POST"]),
         Route("/metrics", system.metrics, methods=["GET"]),
         Route("/openapi.json", system.openapi, methods=["GET"]),
     ]

@@ -1,28 +1,24 @@
-"""The ``gateway`` command: serve, predict, models prepare.
+"""The ``gateway`` command: serve, apply, ls, rm, logs, predict, job, models prepare.
 
-Errors are one clear line on stderr and a non-zero exit, never a traceback.
+Commands that talk to a gateway use `gateway.client.Client` with ``--url``/``GATEWAY_URL`` and
+``--token``/``GATEWAY_TOKEN``. Errors are one clear line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import mimetypes
+import json
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from gateway.config import Settings
+from gateway import __version__
+from gateway.client import ApiError, Client
 from gateway.errors import GatewayError
-from gateway.services import ServiceSpec, load_file
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,127 +26,149 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except ApiError as exc:
+        print(f"error: {exc.message} ({exc.status_code} {exc.code})", file=sys.stderr)
+        return 1
     except GatewayError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     except httpx.HTTPError as exc:
-        print(f"error: cannot reach the gateway: {exc}", file=sys.stderr)
+        print(f"error: cannot reach the gateway at {args.url}: {exc}", file=sys.stderr)
         return 3
+    except (OSError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    parser = argparse.ArgumentParser(prog="gateway", description="inference-gateway")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--url", default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080"))
+    parser.add_argument("--token", default=os.environ.get("GATEWAY_TOKEN"), help="Bearer token")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument("-f", "--file", action="append", type=Path, default=[], help="FDL file")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.set_defaults(func=_serve)
+    from gateway.server import add_serve_command
 
-    predict = sub.add_parser("predict", help="classify images through a gateway")
+    add_serve_command(sub)
+
+    apply = sub.add_parser("apply", help="create or update services from an FDL file")
+    apply.add_argument("file", type=Path)
+    apply.set_defaults(func=_apply)
+
+    ls = sub.add_parser("ls", help="list services")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_ls)
+
+    rm = sub.add_parser("rm", help="delete a service")
+    rm.add_argument("name")
+    rm.set_defaults(func=_rm)
+
+    logs = sub.add_parser("logs", help="a service runtime's last log lines")
+    logs.add_argument("name")
+    logs.add_argument("-n", "--lines", type=int, default=50)
+    logs.set_defaults(func=_logs)
+
+    predict = sub.add_parser("predict", help="classify images")
     predict.add_argument("service")
     predict.add_argument("images", nargs="+", type=Path)
-    predict.add_argument("--url", default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080"))
     predict.add_argument("--top-k", type=int, default=5)
-    predict.add_argument("--json", action="store_true", help="print the raw JSON answers")
+    predict.add_argument("--json", action="store_true", help="print the JSON answer")
     predict.set_defaults(func=_predict)
+
+    from gateway.cli_jobs import add_job_commands
+
+    add_job_commands(sub)
 
     models = sub.add_parser("models", help="demo models")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     prepare = models_sub.add_parser("prepare", help="build the demo models offline")
     prepare.add_argument("--force", action="store_true")
-    prepare.set_defaults(func=_prepare_models)
+    from gateway.server import prepare_models
+
+    prepare.set_defaults(func=prepare_models)
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+def client(args: argparse.Namespace) -> Client:
+    """The API client for the gateway the command line points at."""
+    return Client(args.url, token=args.token)
 
-    from gateway.app import create_app
 
-    overrides: dict[str, object] = {}
-    if args.host:
-        overrides["host"] = args.host
-    if args.port is not None:
-        overrides["port"] = args.port
-    settings = Settings()
-    if args.file:
-        overrides["files"] = tuple(args.file)
-    settings = settings.model_copy(update=overrides)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format=LOG_FORMAT, datefmt="%H:%M:%S", force=True
-    )
-    specs: list[ServiceSpec] = []
-    for path in settings.files:
-        specs.extend(load_file(path).services)
-    app = create_app(settings, specs)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=settings.log_level,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """A plain aligned text table."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _apply(args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        raise OSError(f"no such file: {args.file}")
+    with client(args) as gw:
+        answer = gw.apply(args.file)
+    for service in answer["services"]:
+        verb = "created" if service["created"] else "updated"
+        print(f"{service['name']}: {verb}, {service['state']}")
+        if "token" in service:
+            print(f"  token (shown once): {service['token']}")
+    return 0
+
+
+def _ls(args: argparse.Namespace) -> int:
+    with client(args) as gw:
+        services = gw.list_services()
+    if args.json:
+        print(json.dumps(services, indent=2))
+        return 0
+    rows = [
+        [s["name"], s["backend"], s["state"], str(s["replicas"]), s.get("url") or "-"]
+        for s in services
+    ]
+    print(table(rows, ["NAME", "BACKEND", "STATE", "REPLICAS", "URL"]))
+    return 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    with client(args) as gw:
+        gw.delete_service(args.name)
+    print(f"{args.name}: deleted")
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    with client(args) as gw:
+        for line in gw.logs(args.name, args.lines):
+            print(line)
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    files = []
     for path in args.images:
         if not path.is_file():
-            print(f"error: no such file: {path}", file=sys.stderr)
-            return 2
-        media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        files.append(("file", (path.name, path.read_bytes(), media)))
-    response = httpx.post(
-        f"{args.url.rstrip('/')}/predict/{args.service}",
-        files=files,
-        params={"top_k": args.top_k},
-        timeout=60,
-    )
-    body = response.json()
-    if response.status_code != 200:
-        error = body.get("error", {})
-        print(f"error: {response.status_code} {error.get('message', body)}", file=sys.stderr)
-        return 1
+            raise OSError(f"no such file: {path}")
+    with client(args) as gw:
+        answer = gw.predict(args.service, *args.images, top_k=args.top_k)
     if args.json:
-        print(response.text)
+        print(json.dumps(answer, indent=2))
         return 0
-    results = body.get("results") or [{"filename": args.images[0].name, **body}]
+    results: list[dict[str, Any]] = answer.get("results") or [
+        {"filename": args.images[0].name, **answer}
+    ]
+    failed = 0
     for result in results:
         print(f"{result['filename']}:")
         if "error" in result:
+            failed += 1
             print(f"  error: {result['error']['message']}")
-        for p in result.get("predictions", []):
-            print(f"  {p['score']:7.3f}  {p['label']}  ({p['class_id']})")
-    return 0
-
-
-def _prepare_models(args: argparse.Namespace) -> int:
-    exporter = os.environ.get("GATEWAY_EXPORT_PYTHON") or str(
-        REPO_ROOT / ".venv-export" / "bin" / "python"
-    )
-    if not Path(exporter).exists():
-        print(
-            f"error: export environment not found ({exporter}); run `make models`",
-            file=sys.stderr,
-        )
-        return 2
-    scripts = sorted(REPO_ROOT.glob("model_images/*/prepare.py"))
-    for index, script in enumerate(scripts, 1):
-        started = time.monotonic()
-        print(f"[{index}/{len(scripts)}] {script.parent.name} ...", flush=True)
-        command = [exporter, str(script), *(["--force"] if args.force else [])]
-        if subprocess.run(command, check=False).returncode != 0:
-            print(f"error: {script} failed", file=sys.stderr)
-            return 1
-        elapsed = time.monotonic() - started
-        print(f"[{index}/{len(scripts)}] {script.parent.name} done in {elapsed:.1f} s")
-    return 0
+            continue
+        rows = [
+            [f"{p['score']:.3f}", str(p["label"]), str(p["class_id"])]
+            for p in result["predictions"]
+        ]
+        print("  " + table(rows, ["SCORE", "LABEL", "CLASS"]).replace("\n", "\n  "))
+    return 1 if failed else 0

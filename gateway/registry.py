@@ -20,6 +20,11 @@ class Entry:
 
     spec: ServiceSpec
     backend: Backend
+    token_hash: str | None = None  # SHA-256 of the service's token (private services)
+
+    @property
+    def public(self) -> bool:
+        return self.spec.visibility == "public"
 
 
 class Registry:
@@ -40,9 +45,9 @@ class Registry:
             )
         return backend
 
-    def register(self, spec: ServiceSpec) -> Entry:
+    def register(self, spec: ServiceSpec, token_hash: str | None = None) -> Entry:
         """Make a service known (routable, answering 503 until deployed); see `deploy`."""
-        entry = Entry(spec, self.backend_for(spec))
+        entry = Entry(spec, self.backend_for(spec), token_hash)
         self._entries[spec.name] = entry
         self._pending.add(spec.name)
         return entry
@@ -56,10 +61,10 @@ class Registry:
         finally:
             self._pending.discard(entry.spec.name)
 
-    async def apply(self, spec: ServiceSpec) -> Entry:
+    async def apply(self, spec: ServiceSpec, token_hash: str | None = None) -> Entry:
         """Create or update a service on its backend."""
         previous = self._entries.get(spec.name)
-        entry = self.register(spec)
+        entry = self.register(spec, token_hash)
         await self.deploy(entry, previous)
         return entry
 
@@ -71,7 +76,12 @@ class Registry:
     async def remove(self, name: str) -> None:
         entry = self.get(name)
         del self._entries[name]
+        self._pending.discard(name)
         await entry.backend.remove(name)
+
+    def set_token_hash(self, name: str, token_hash: str | None) -> None:
+        entry = self.get(name)
+        self._entries[name] = Entry(entry.spec, entry.backend, token_hash)
 
     def get(self, name: str) -> Entry:
         entry = self._entries.get(name)

@@ -11,6 +11,7 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from gateway.metrics import GatewayMetrics
@@ -24,9 +25,15 @@ class DataPlane:
     """Handlers of the routes that carry inference requests."""
 
     def __init__(
-        self, settings: Settings, registry: Registry, proxy: Proxy, metrics: GatewayMetrics
+        self,
+        settings: Settings,
+        registry: Registry,
+        proxy: Proxy,
+        metrics: GatewayMetrics,
+        auth: Authenticator,
     ) -> None:
         self._settings = settings
+        self._auth = auth
         self._registry = registry
         self._proxy = proxy
         self._metrics = metrics
@@ -35,12 +42,13 @@ class DataPlane:
 
     async def predict(self, request: Request) -> Response:
         """POST /predict/{service}: an image (raw, multipart or b64 JSON) -> top-k JSON."""
-        return await self._forward(request, "/predict", check_type=True)
+        return await self._forward(request, "/predict", check_type=True, private=True)
 
     async def infer(self, request: Request) -> Response:
         """POST /v2/models/{service}/infer: Open Inference Protocol v2, passed through."""
         name = request.path_params["service"]
-        return await self._forward(request, f"/v2/models/{name}/infer", check_type=False)
+        path = f"/v2/models/{name}/infer"
+        return await self._forward(request, path, check_type=False, private=True)
 
     async def model_metadata(self, request: Request) -> Response:
         """GET /v2/models/{service}[/ready]: the runtime's metadata or readiness."""
@@ -48,10 +56,16 @@ class DataPlane:
         suffix = "/ready" if request.url.path.endswith("/ready") else ""
         return await self._forward(request, f"/v2/models/{name}{suffix}", check_type=False)
 
-    async def _forward(self, request: Request, path: str, *, check_type: bool) -> Response:
+    async def _forward(
+        self, request: Request, path: str, *, check_type: bool, private: bool = False
+    ) -> Response:
         started = time.perf_counter()
         name = request.path_params["service"]
         entry = self._registry.get(name)
+        if private:
+            self._auth.require_service(
+                request, name, public=entry.public, token_hash=entry.token_hash
+            )
         backend = entry.backend.name
         inflight = self._metrics.inflight.labels(name)
         inflight.inc()

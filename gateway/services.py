@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gateway.errors import InvalidDefinition
+from gateway.errors import BadRequest, InvalidDefinition
 from runtimes.onnx.spec import BatchingSpec, PostprocessSpec, PreprocessSpec
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -106,6 +106,17 @@ def load_file(path: Path) -> FdlDocument:
     except yaml.YAMLError as exc:
         raise InvalidDefinition(f"{path}: not valid YAML: {exc}") from exc
     return parse_document(data, source=str(path), base_dir=path.parent.resolve())
+
+
+def parse_text(text: str | bytes, *, source: str) -> list[ServiceSpec]:
+    """Services from a YAML or JSON text: an FDL document (ours or OSCAR's) or one service."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BadRequest(f"{source}: neither valid YAML nor JSON: {exc}") from exc
+    if isinstance(data, Mapping) and "name" in data and "services" not in data:
+        return [parse_service(data, source=source)]
+    return list(parse_document(data, source=source).services)
 
 
 def parse_document(data: Any, *, source: str, base_dir: Path | None = None) -> FdlDocument:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import __version__
+from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.errors import Unavailable
 from gateway.metrics import GatewayMetrics
@@ -26,8 +27,11 @@ def json_response(data: Any, status_code: int = 200) -> Response:
 class SystemRoutes:
     """Handlers that describe the gateway itself."""
 
-    def __init__(self, settings: Settings, registry: Registry, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry, metrics: GatewayMetrics, auth: Authenticator
+    ) -> None:
         self._settings = settings
+        self._auth = auth
         self._registry = registry
         self._metrics = metrics
         self._openapi = orjson.dumps(
@@ -46,6 +50,7 @@ class SystemRoutes:
 
     async def info(self, request: Request) -> Response:
         """GET /system/info: version, backends, services count."""
+        self._auth.require_admin(request)
         backends = sorted({entry.backend.name for entry in self._registry})
         return json_response(
             {
@@ -58,10 +63,12 @@ class SystemRoutes:
 
     async def list_services(self, request: Request) -> Response:
         """GET /system/services: every service with its state on its backend."""
+        self._auth.require_admin(request)
         return json_response([self._describe(entry) for entry in self._registry])
 
     async def get_service(self, request: Request) -> Response:
         """GET /system/services/{name}: one service's definition and state."""
+        self._auth.require_admin(request)
         return json_response(self._describe(self._registry.get(request.path_params["name"])))
 
     async def metrics(self, request: Request) -> Response:
@@ -82,5 +89,6 @@ class SystemRoutes:
             "url": state.url,
             "restarts": state.restarts,
             "detail": state.detail,
+            "visibility": entry.spec.visibility,
             "definition": entry.spec.model_dump(mode="json", exclude_defaults=True),
         }

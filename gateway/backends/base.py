@@ -46,5 +46,8 @@ class Backend(Protocol):
     def status(self, name: str) -> ServiceState:
         """The service's current state on this backend."""
 
+    async def logs(self, name: str, lines: int) -> list[str]:
+        """The last `lines` lines the service's runtime logged (as far as the backend can tell)."""
+
     async def aclose(self) -> None:
         """Stop everything this backend runs and release its resources."""

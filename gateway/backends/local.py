@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
+from pathlib import Path
 
 import httpx
 
@@ -88,6 +91,12 @@ class LocalBackend:
             restarts=runtime.restarts,
         )
 
+    async def logs(self, name: str, lines: int) -> list[str]:
+        if name not in self._runtimes:
+            raise ServiceNotFound(f"service {name!r} is not deployed")
+        path = self._settings.data_dir / "logs" / f"{name}.log"
+        return await asyncio.to_thread(_tail, path, lines)
+
     def pid(self, name: str) -> int | None:
         """The process id of the service's runtime (for operators and fault tests)."""
         runtime = self._runtimes.get(name)
@@ -97,3 +106,10 @@ class LocalBackend:
         for name in list(self._runtimes):
             await self._runtimes.pop(name).stop()
         await self._http.aclose()
+
+
+def _tail(path: Path, lines: int) -> list[str]:
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        return [line.rstrip("\n") for line in deque(handle, maxlen=lines)]

@@ -44,6 +44,9 @@ class StaticBackend:
     def status(self, name: str) -> ServiceState:
         return ServiceState("ready", replicas=1, url=self.url)
 
+    async def logs(self, name: str, lines: int) -> list[str]:
+        return []
+
     async def aclose(self) -> None:
         return None
 

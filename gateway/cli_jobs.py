@@ -1,0 +1,71 @@
+"""``gateway job submit`` (with a progress bar) and ``gateway job status``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gateway.client import Client
+
+
+def add_job_commands(sub: Any) -> None:
+    job = sub.add_parser("job", help="async jobs")
+    job_sub = job.add_subparsers(dest="job_command", required=True)
+    submit = job_sub.add_parser("submit", help="upload files as one job")
+    submit.add_argument("service")
+    submit.add_argument("paths", nargs="+", type=Path)
+    submit.add_argument("--wait", action="store_true", help="follow it to the end")
+    submit.add_argument("--timeout", type=float, default=3600.0)
+    submit.set_defaults(func=_submit)
+    status = job_sub.add_parser("status", help="a job's state and items")
+    status.add_argument("job_id")
+    status.set_defaults(func=_status)
+
+
+def _files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise OSError(f"no such file or folder: {path}")
+    return files
+
+
+def _done(job: dict[str, Any]) -> int:
+    return sum(item.get("status") in ("succeeded", "failed") for item in job.get("items", []))
+
+
+def _submit(args: argparse.Namespace) -> int:
+    files = _files(args.paths)
+    with Client(args.url, token=args.token) as gw:
+        job = gw.submit_job(args.service, *files)
+        job_id = job["job_id"]
+        print(f"job {job_id}: {job['status']} ({len(files)} file(s))")
+        if not args.wait:
+            return 0
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, TimeElapsedColumn(), transient=False) as progress:
+            task = progress.add_task(f"job {job_id}", total=len(files))
+            job = gw.wait_job(
+                job_id,
+                timeout=args.timeout,
+                progress=lambda j: progress.update(task, completed=_done(j)),
+            )
+    failed = [item for item in job.get("items", []) if item.get("status") == "failed"]
+    print(f"job {job_id}: {job['status']}, {len(failed)} item(s) failed")
+    for item in failed:
+        print(f"  {item.get('key', item.get('name'))}: {item.get('error')}")
+    return 0 if job["status"] == "succeeded" else 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    with Client(args.url, token=args.token) as gw:
+        print(json.dumps(gw.job(args.job_id), indent=2))
+    return 0

@@ -1,0 +1,81 @@
+"""``gateway serve`` (the gateway process) and ``gateway models prepare`` (the demo models)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway.config import Settings
+from gateway.services import ServiceSpec, load_file
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
+
+
+def add_serve_command(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("-f", "--file", action="append", type=Path, default=[], help="FDL file")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=serve_command)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Run the gateway with `Settings` from the environment, overridden by the flags."""
+    import uvicorn
+
+    from gateway.app import create_app
+
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.file:
+        overrides["files"] = tuple(args.file)
+    settings = Settings().model_copy(update=overrides)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format=LOG_FORMAT, datefmt="%H:%M:%S", force=True
+    )
+    specs: list[ServiceSpec] = []
+    for path in settings.files:
+        specs.extend(load_file(path).services)
+    uvicorn.run(
+        create_app(settings, specs),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def prepare_models(args: argparse.Namespace) -> int:
+    """Run every ``model_images/*/prepare.py`` with the export environment's python."""
+    exporter = os.environ.get("GATEWAY_EXPORT_PYTHON") or str(
+        REPO_ROOT / ".venv-export" / "bin" / "python"
+    )
+    if not Path(exporter).exists():
+        print(f"error: no export environment at {exporter}; run `make models`", file=sys.stderr)
+        return 2
+    scripts = sorted(REPO_ROOT.glob("model_images/*/prepare.py"))
+    for index, script in enumerate(scripts, 1):
+        started = time.monotonic()
+        print(f"[{index}/{len(scripts)}] {script.parent.name} ...", flush=True)
+        command = [exporter, str(script), *(["--force"] if args.force else [])]
+        if subprocess.run(command, check=False).returncode != 0:
+            print(f"error: {script} failed", file=sys.stderr)
+            return 1
+        elapsed = time.monotonic() - started
+        print(f"[{index}/{len(scripts)}] {script.parent.name} done in {elapsed:.1f} s")
+    return 0

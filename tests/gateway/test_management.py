@@ -1,0 +1,174 @@
+"""The management API, the Python client and the CLI against a real gateway process with auth."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from gateway.client import ApiError, Client
+from tests.support import (
+    DIGITS_YAML,
+    ServerProcess,
+    digit_png,
+    digits_holdout,
+    free_port,
+    python_command,
+    server_process,
+)
+
+ADMIN = "admin-" + "9" * 40
+
+
+def _definition(name: str, visibility: str = "private") -> dict[str, object]:
+    (digits,) = yaml.safe_load(DIGITS_YAML.read_text())["services"]
+    models = DIGITS_YAML.parent / "models"
+    digits.update(
+        name=name,
+        model=str(models / "digits-mlp.onnx"),
+        labels=str(models / "digits-labels.txt"),
+        visibility=visibility,
+    )
+    return {"services": [digits]}
+
+
+class Gateway:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> AbstractContextManager[ServerProcess]:
+        command = python_command(
+            "-m", "gateway", "serve", "-f", str(DIGITS_YAML), "--port", str(self.port)
+        )
+        env = {"GATEWAY_DATA_DIR": str(self.data_dir), "GATEWAY_ADMIN_TOKEN": ADMIN}
+        return server_process(
+            command,
+            port=self.port,
+            log_path=self.data_dir / f"gateway-{self.port}.log",
+            env=env,
+            ready_path="/v2/health/live",
+        )
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with Gateway(tmp_path_factory.mktemp("managed")).start() as server:
+        with Client(server.url, token=ADMIN) as admin:
+            _wait_ready(admin, "digits")
+        yield server
+
+
+def _wait_ready(admin: Client, name: str) -> None:
+    for _ in range(600):
+        states = {s["name"]: s["state"] for s in admin.list_services()}
+        if states.get(name) == "ready":
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{name} never became ready: {states}")
+
+
+def _png() -> bytes:
+    return digit_png(digits_holdout()[0][0], ink_on_paper=True)
+
+
+def gateway_cli(
+    url: str, *args: str, token: str | None = ADMIN
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "gateway", "--url", url]
+    if token:
+        command += ["--token", token]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_system_routes_need_the_admin_token(gateway: ServerProcess) -> None:
+    assert httpx.get(gateway.url + "/system/info").status_code == 401
+    wrong = httpx.get(
+        gateway.url + "/system/services", headers={"Authorization": "Bearer nope-123"}
+    )
+    assert wrong.status_code == 403
+    assert "nope-123" not in wrong.text  # tokens are never echoed
+    with Client(gateway.url, token=ADMIN) as admin:
+        info = admin.info()
+    assert info["services"] >= 1 and info["version"]
+
+
+def test_private_service_tokens(gateway: ServerProcess) -> None:
+    with Client(gateway.url, token=ADMIN) as admin:
+        answer = admin.apply(_definition("digits-private"), replace=False)
+        (created,) = answer["services"]
+        assert created["created"] and created["state"] == "ready"
+        token = created["token"]
+        assert len(token) == 64 and int(token, 16) >= 0
+        with pytest.raises(ApiError) as conflict:
+            admin.apply(_definition("digits-private"), replace=False)
+        assert conflict.value.status_code == 409
+    png = _png()
+    with Client(gateway.url) as anonymous, pytest.raises(ApiError) as missing:
+        anonymous.predict("digits-private", png)
+    assert missing.value.status_code == 401
+    with Client(gateway.url, token="0" * 64) as wrong, pytest.raises(ApiError) as denied:
+        wrong.predict("digits-private", png)
+    assert denied.value.status_code == 403
+    with Client(gateway.url, token=token) as owner:
+        assert owner.predict("digits-private", png)["predictions"]
+    with Client(gateway.url, token=ADMIN) as admin:
+        # an update keeps the token; a listed service never shows it
+        again = admin.apply(_definition("digits-private"))["services"][0]
+        assert not again["created"] and "token" not in again
+        assert token not in str(admin.list_services())
+        admin.delete_service("digits-private")
+        assert "digits-private" not in {s["name"] for s in admin.list_services()}
+
+
+def test_definitions_survive_a_restart(tmp_path: Path) -> None:
+    gateway = Gateway(tmp_path)
+    with gateway.start() as server, Client(server.url, token=ADMIN) as admin:
+        token = admin.apply(_definition("kept"))["services"][0]["token"]
+    with gateway.start() as server, Client(server.url, token=ADMIN) as admin:
+        _wait_ready(admin, "kept")
+        with Client(server.url, token=token) as owner:
+            assert owner.predict("kept", _png())["predictions"]
+
+
+def test_cli_commands(gateway: ServerProcess, tmp_path: Path) -> None:
+    fdl = tmp_path / "svc.yaml"
+    fdl.write_text(yaml.safe_dump(_definition("cli-digits", visibility="public")))
+    applied = gateway_cli(gateway.url, "apply", str(fdl))
+    assert applied.returncode == 0, applied.stderr
+    assert "cli-digits: created, ready" in applied.stdout
+    listed = gateway_cli(gateway.url, "ls")
+    assert listed.returncode == 0
+    header, *rows = listed.stdout.splitlines()
+    assert header.split() == ["NAME", "BACKEND", "STATE", "REPLICAS", "URL"]
+    assert any(row.split()[:4] == ["cli-digits", "local", "ready", "1"] for row in rows)
+    image = tmp_path / "seven.png"
+    image.write_bytes(_png())
+    predicted = gateway_cli(gateway.url, "predict", "cli-digits", str(image), "--top-k", "2")
+    assert predicted.returncode == 0, predicted.stderr
+    assert "seven.png:" in predicted.stdout and "SCORE" in predicted.stdout
+    logs = gateway_cli(gateway.url, "logs", "cli-digits")
+    assert logs.returncode == 0 and "loaded" in logs.stdout
+    removed = gateway_cli(gateway.url, "rm", "cli-digits")
+    assert removed.returncode == 0 and "deleted" in removed.stdout
+
+
+def test_cli_errors_are_one_line(gateway: ServerProcess, tmp_path: Path) -> None:
+    missing = gateway_cli(gateway.url, "rm", "no-such-service")
+    assert missing.returncode == 1
+    assert missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
+    assert "404 service_not_found" in missing.stderr
+    unauthorised = gateway_cli(gateway.url, "ls", token=None)
+    assert unauthorised.returncode == 1 and "401" in unauthorised.stderr
+    unreachable = gateway_cli(f"http://127.0.0.1:{free_port()}", "ls")
+    assert unreachable.returncode == 3 and "cannot reach" in unreachable.stderr
+    nofile = gateway_cli(gateway.url, "predict", "digits", str(tmp_path / "absent.png"))
+    assert nofile.returncode == 2 and "no such file" in nofile.stderr
