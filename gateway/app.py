@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -22,6 +23,7 @@ from gateway.backends.base import Backend
 from gateway.config import Settings
 from gateway.definitions import DefinitionStore
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.limits import HeaderLimit
 from gateway.management import ServiceManager
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Proxy
@@ -88,6 +90,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(HeaderLimit, max_bytes=settings.max_header_bytes)],
         lifespan=lifespan,
         exception_handlers={
             GatewayError: render_error,

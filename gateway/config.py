@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         "application/octet-stream",
     )
 
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_inflight_per_service: int = Field(default=64, ge=1, description="requests at once")
+    max_queue_per_service: int = Field(default=256, ge=0, description="requests waiting")
+
     # The data path to upstream runtimes.
     upstream_connect_timeout: float = Field(default=2.0, gt=0)
     upstream_timeout: float = Field(default=60.0, gt=0, description="per request, in seconds")

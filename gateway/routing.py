@@ -14,9 +14,10 @@ from starlette.responses import Response
 from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from gateway.limits import Admission
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Proxy, UpstreamResponse
-from gateway.registry import Registry
+from gateway.registry import Entry, Registry
 
 _DRAIN_LIMIT = 64 * 1024 * 1024  # past this, an oversized body is not read to its end
 
@@ -37,6 +38,7 @@ class DataPlane:
         self._registry = registry
         self._proxy = proxy
         self._metrics = metrics
+        self._admissions: dict[str, Admission] = {}
         self._allowed = tuple(t for t in settings.allowed_content_types if not t.endswith("/"))
         self._allowed_prefixes = tuple(t for t in settings.allowed_content_types if t.endswith("/"))
 
@@ -62,35 +64,19 @@ class DataPlane:
         started = time.perf_counter()
         name = request.path_params["service"]
         entry = self._registry.get(name)
-        if private:
-            self._auth.require_service(
-                request, name, public=entry.public, token_hash=entry.token_hash
-            )
         backend = entry.backend.name
         inflight = self._metrics.inflight.labels(name)
         inflight.inc()
         code = 500
         try:
-            content_type = request.headers.get("content-type")
-            body: bytes | None = None
-            if request.method == "POST":
-                if check_type:
-                    self._check_content_type(content_type)
-                body = await read_body(request, self._settings.max_body_bytes)
-            endpoint = entry.backend.endpoint(name)
-            query = request.url.query
-            upstream_started = time.perf_counter()
-            upstream = await self._proxy.forward(
-                endpoint,
-                request.method,
-                f"{path}?{query}" if query else path,
-                body=body,
-                content_type=content_type,
-                timeout=entry.spec.timeout,
-            )
-            self._observe_upstream(name, backend, upstream, time.perf_counter() - upstream_started)
-            code = upstream.status
-            return Response(upstream.body, status_code=upstream.status, headers=upstream.headers)
+            if private:
+                self._auth.require_service(
+                    request, name, public=entry.public, token_hash=entry.token_hash
+                )
+            async with self._admission(name).admit():
+                response = await self._send(request, entry, path, check_type)
+            code = response.status_code
+            return response
         except Exception as exc:
             code = getattr(exc, "status_code", 500)
             raise
@@ -100,6 +86,38 @@ class DataPlane:
             self._metrics.request_duration.labels(name, backend).observe(
                 time.perf_counter() - started
             )
+
+    def _admission(self, name: str) -> Admission:
+        admission = self._admissions.get(name)
+        if admission is None:
+            settings = self._settings
+            admission = Admission(
+                name, settings.max_inflight_per_service, settings.max_queue_per_service
+            )
+            self._admissions[name] = admission
+        return admission
+
+    async def _send(self, request: Request, entry: Entry, path: str, check_type: bool) -> Response:
+        name, backend = entry.spec.name, entry.backend.name
+        content_type = request.headers.get("content-type")
+        body: bytes | None = None
+        if request.method == "POST":
+            if check_type:
+                self._check_content_type(content_type)
+            body = await read_body(request, self._settings.max_body_bytes)
+        endpoint = entry.backend.endpoint(name)
+        query = request.url.query
+        upstream_started = time.perf_counter()
+        upstream = await self._proxy.forward(
+            endpoint,
+            request.method,
+            f"{path}?{query}" if query else path,
+            body=body,
+            content_type=content_type,
+            timeout=entry.spec.timeout,
+        )
+        self._observe_upstream(name, backend, upstream, time.perf_counter() - upstream_started)
+        return Response(upstream.body, status_code=upstream.status, headers=upstream.headers)
 
     def _observe_upstream(
         self, name: str, backend: str, upstream: UpstreamResponse, seconds: float

@@ -112,6 +112,7 @@ class RuntimeProcess:
                 stdout=logfile,
                 stderr=asyncio.subprocess.STDOUT,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                start_new_session=True,  # a Ctrl-C in the terminal stops the gateway, not this
             )
         proc = self._proc
         log.info("runtime %s: started pid %d on port %d", self.name, proc.pid, port)
