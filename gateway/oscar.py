@@ -22,6 +22,17 @@ def is_oscar(data: Mapping[str, Any]) -> bool:
     return "functions" in data or "storage_providers" in data
 
 
+_OSCAR_ONLY = {"synchronous", "log_level", "alpine", "image_prefetch", "expose", "vo", "clusters"}
+
+
+def looks_like_oscar_service(service: Mapping[str, Any]) -> bool:
+    """True for one OSCAR service object (as OSCAR's API and oscar-cli send it)."""
+    if _OSCAR_ONLY & set(service) or ("script" in service and "runtime" not in service):
+        return True
+    bindings = [*(service.get("input") or []), *(service.get("output") or [])]
+    return any(isinstance(io, Mapping) and "storage_provider" in io for io in bindings)
+
+
 def oscar_to_native(
     data: Mapping[str, Any], *, source: str, base_dir: Path | None
 ) -> dict[str, Any]:

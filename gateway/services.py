@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.errors import BadRequest, InvalidDefinition
+from gateway.oscar import is_oscar, looks_like_oscar_service, oscar_to_native
 from runtimes.onnx.spec import BatchingSpec, PostprocessSpec, PreprocessSpec
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -115,13 +116,15 @@ def parse_text(text: str | bytes, *, source: str) -> list[ServiceSpec]:
     except yaml.YAMLError as exc:
         raise BadRequest(f"{source}: neither valid YAML nor JSON: {exc}") from exc
     if isinstance(data, Mapping) and "name" in data and "services" not in data:
-        return [parse_service(data, source=source)]
+        if looks_like_oscar_service(data):  # oscar-cli and OSCAR's API send one service object
+            data = {"functions": {"oscar": [{"api": data}]}}
+        else:
+            return [parse_service(data, source=source)]
     return list(parse_document(data, source=source).services)
 
 
 def parse_document(data: Any, *, source: str, base_dir: Path | None = None) -> FdlDocument:
     """Validate a parsed FDL mapping (as from YAML or a JSON API body)."""
-    from gateway.oscar import is_oscar, oscar_to_native  # local: only this path needs it
 
     if not isinstance(data, Mapping):
         raise InvalidDefinition(f"{source}: expected a mapping with 'services:'")

@@ -103,3 +103,18 @@ storage_providers:
     assert detector.input[0].path == pre.output[0].path  # the chain survives the mapping
     assert detector.output[0].storage == "archive"
     assert document.storage["archive"].region == "eu-west-1"
+
+
+def test_one_oscar_service_object_as_the_api_receives_it() -> None:
+    from gateway.services import parse_text
+
+    body = (
+        '{"name": "plants", "image": "ghcr.io/acme/plants:1", "script": "#!/bin/sh\\necho hi\\n",'
+        ' "cpu": "0.5", "memory": "512Mi", "synchronous": {"min_scale": 0, "max_scale": 3},'
+        ' "input": [{"storage_provider": "minio.default", "path": "plants/in"}]}'
+    )
+    (spec,) = parse_text(body, source="api")
+    assert (spec.runtime, spec.cpu, spec.max_scale) == ("script", "0.5", 3)
+    assert spec.input[0].path == "plants/in" and spec.script is not None
+    (ours,) = parse_text("name: digits\nmodel: m.onnx\n", source="api")
+    assert ours.runtime == "onnx"
