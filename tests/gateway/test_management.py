@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ import yaml
 from gateway.client import ApiError, Client
 from tests.support import (
     DIGITS_YAML,
+    ROOT,
     ServerProcess,
     digit_png,
     digits_holdout,
@@ -172,3 +175,26 @@ def test_cli_errors_are_one_line(gateway: ServerProcess, tmp_path: Path) -> None
     assert unreachable.returncode == 3 and "cannot reach" in unreachable.stderr
     nofile = gateway_cli(gateway.url, "predict", "digits", str(tmp_path / "absent.png"))
     assert nofile.returncode == 2 and "no such file" in nofile.stderr
+
+
+def test_field_classifier_example(gateway: ServerProcess, tmp_path: Path) -> None:
+    folder = tmp_path / "field"
+    folder.mkdir()
+    x_test, y_test = digits_holdout()
+    for index in range(3):
+        (folder / f"cam-{index}.png").write_bytes(digit_png(x_test[index], ink_on_paper=True))
+    (folder / "notes.txt").write_text("not an image")
+    csv_path = tmp_path / "results.csv"
+    command = [
+        sys.executable, "examples/field_classifier.py", str(folder), "--once",
+        "--service", "digits", "--csv", str(csv_path), "--url", gateway.url, "--token", ADMIN,
+    ]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    assert [r["image"] for r in rows] == ["cam-0.png", "cam-1.png", "cam-2.png"]
+    assert sum(r["label"] == str(y) for r, y in zip(rows, y_test[:3], strict=True)) >= 2
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert (
+        again.returncode == 0 and len(list(csv.DictReader(io.StringIO(csv_path.read_text())))) == 3
+    )
