@@ -23,13 +23,15 @@ from gateway.backends.base import Backend
 from gateway.config import Settings
 from gateway.definitions import DefinitionStore
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.jobs import JobService
 from gateway.limits import HeaderLimit
 from gateway.management import ServiceManager
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Proxy
 from gateway.registry import Entry, Registry
 from gateway.routing import DataPlane
-from gateway.services import ServiceSpec
+from gateway.services import ServiceSpec, StorageSpec
+from gateway.storage import build_stores
 from gateway.system import SystemRoutes, json_response
 
 log = logging.getLogger("gateway")
@@ -41,6 +43,7 @@ def create_app(
     *,
     backends: Mapping[str, Backend] | None = None,
     metrics_registry: CollectorRegistry | None = None,
+    storage: Mapping[str, StorageSpec] | None = None,
 ) -> Starlette:
     """Build the gateway: `specs` are deployed in the background once it starts."""
     registry = Registry(backends if backends is not None else build_backends(settings))
@@ -52,6 +55,8 @@ def create_app(
     data = DataPlane(settings, registry, proxy, metrics, auth)
     system = SystemRoutes(settings, registry, metrics, auth)
     admin = AdminRoutes(manager, registry, auth)
+    stores = build_stores(storage or {}, settings.data_dir)
+    jobs = JobService(settings, registry, proxy, stores, auth, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -60,12 +65,14 @@ def create_app(
         await proxy.start()
         entries = manager.startup_entries(specs)  # routable (503) at once
         deploying = asyncio.create_task(_deploy(registry, entries))
+        await jobs.start()
         try:
             yield
         finally:
             deploying.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await deploying
+            await jobs.aclose()
             await registry.aclose()
             await proxy.aclose()
             store.close()
@@ -87,6 +94,7 @@ def create_app(
         Route("/system/services/{name}/token", admin.rotate_token, methods=["POST"]),
         Route("/metrics", system.metrics, methods=["GET"]),
         Route("/openapi.json", system.openapi, methods=["GET"]),
+        *jobs.routes(),
     ]
     app = Starlette(
         routes=routes,

@@ -67,7 +67,9 @@ class Settings(BaseSettings):
 
     # The async job path.
     jobs_db: Path | None = Field(default=None, description="SQLite file; None: data_dir/jobs.db")
-    job_concurrency: int = Field(default=4, ge=1, description="items in flight per service")
+    job_concurrency: int = Field(
+        default=4, ge=1, description="batches (upstream requests) in flight per service"
+    )
     job_retries: int = Field(default=3, ge=0)
     job_retry_backoff: float = Field(default=0.5, ge=0)
     watch_interval: float = Field(default=2.0, gt=0, description="bucket watcher poll, seconds")

@@ -46,6 +46,12 @@ class GatewayMetrics:
             ["service", "backend"],
             registry=registry,
         )
+        self.jobs = Counter(
+            "gateway_jobs_total",
+            "Job items finished, by service and final status.",
+            ["service", "status"],
+            registry=registry,
+        )
         self.cold_start_duration = Histogram(
             "gateway_cold_start_duration_seconds",
             "Time from a cold upstream's first refusal to its first answer.",

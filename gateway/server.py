@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import Settings
-from gateway.services import ServiceSpec, load_file
+from gateway.services import ServiceSpec, StorageSpec, load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
@@ -44,10 +44,13 @@ def serve_command(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format=LOG_FORMAT, datefmt="%H:%M:%S", force=True
     )
     specs: list[ServiceSpec] = []
+    storage: dict[str, StorageSpec] = {}
     for path in settings.files:
-        specs.extend(load_file(path).services)
+        document = load_file(path)
+        specs.extend(document.services)
+        storage.update(document.storage)
     uvicorn.run(
-        create_app(settings, specs),
+        create_app(settings, specs, storage=storage),
         host=settings.host,
         port=settings.port,
         loop="uvloop",

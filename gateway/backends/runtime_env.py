@@ -12,7 +12,8 @@ import os
 
 from gateway.services import ServiceSpec
 
-RUNTIME_MODULES = {"onnx": "runtimes.onnx"}
+RUNTIME_MODULES = {"onnx": "runtimes.onnx", "script": "runtimes.script"}
+SCRIPT_ITEM_TIMEOUT = 300.0  # seconds per input file when a script service sets no timeout
 
 
 def runtime_threads(spec: ServiceSpec, override: int = 0) -> int:
@@ -43,4 +44,7 @@ def runtime_env(
         env["RUNTIME_MODEL_PATH"] = str(spec.model)
     if with_paths and spec.labels is not None:
         env["RUNTIME_LABELS_PATH"] = str(spec.labels)
+    if spec.script is not None:
+        env["RUNTIME_SCRIPT"] = spec.script
+        env["RUNTIME_ITEM_TIMEOUT"] = str(spec.timeout or SCRIPT_ITEM_TIMEOUT)
     return {**spec.environment, **env}

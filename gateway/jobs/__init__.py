@@ -1,0 +1,81 @@
+"""The async job path: durable jobs, workers, event sources, pipelines (`JobService`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+
+from starlette.routing import Route
+
+from gateway.auth import Authenticator
+from gateway.config import Settings
+from gateway.jobs.intake import Intake
+from gateway.jobs.model import Item, Job, ObjectRef
+from gateway.jobs.routes import JobRoutes
+from gateway.jobs.runner import ItemRunner
+from gateway.jobs.store import JobStore
+from gateway.jobs.watcher import BucketWatcher
+from gateway.jobs.workers import Workers
+from gateway.metrics import GatewayMetrics
+from gateway.proxy import Proxy
+from gateway.registry import Registry
+from gateway.storage import ObjectStore
+
+__all__ = ["Item", "Job", "JobService", "JobStore", "ObjectRef"]
+log = logging.getLogger("gateway.jobs")
+
+
+class JobService:
+    """Everything of the job path, started and stopped with the gateway."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        proxy: Proxy,
+        stores: Mapping[str, ObjectStore],
+        auth: Authenticator | None = None,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        self.stores = dict(stores)
+        self.store = JobStore(settings.jobs_db or settings.data_dir / "jobs.db")
+        runner = ItemRunner(
+            registry, proxy, self.stores, self._pipeline,
+            upstream_timeout=settings.upstream_timeout,
+        )  # fmt: skip
+        self.workers = Workers(settings, self.store, registry, runner, metrics)
+        self.intake = Intake(self.store, registry, self.stores, self.workers.wake)
+        self.watcher = BucketWatcher(
+            self.store, registry, self.stores, self.intake, settings.watch_interval
+        )
+        self._routes = JobRoutes(
+            settings, self.store, self.intake, registry, auth or Authenticator(settings)
+        )
+        self._watching: asyncio.Task[None] | None = None
+        if settings.events_token is None:
+            log.info("POST /events/s3 is open: set GATEWAY_EVENTS_TOKEN to require a token")
+
+    async def _pipeline(self, written: list[ObjectRef]) -> None:
+        """Outputs that are another service's inputs become its jobs at once."""
+        if written:
+            await self.intake.objects_created(written, "pipeline")
+
+    def routes(self) -> list[Route]:
+        return self._routes.routes()
+
+    async def start(self) -> None:
+        """Resume interrupted work and start the bucket watcher."""
+        self.workers.start()
+        self._watching = asyncio.create_task(self.watcher.run(), name="bucket-watcher")
+
+    async def aclose(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watching
+        await self.workers.aclose()
+        for objects in self.stores.values():
+            await objects.aclose()
+        self.store.close()

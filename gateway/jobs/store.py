@@ -1,0 +1,219 @@
+"""JobStore: jobs, their items and the objects already seen, durable in one SQLite file (WAL).
+
+Every state change is one transaction, so a ``kill -9`` at any point leaves a consistent store:
+items it finds ``running`` at start were interrupted and go back to the queue (their outputs are
+written again under the same keys). The ``seen`` table holds every object (storage, key, etag)
+that became a job, whatever its source (API upload, S3 event, watcher, pipeline): it is both the
+event deduplication and the bucket watcher's checkpoint. Calls are short and run on the event
+loop; ``synchronous=NORMAL`` in WAL mode survives a process crash (not a power loss).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from gateway.errors import Conflict, NotFound
+from gateway.jobs.model import FINISHED, Item, ItemState, Job, JobStatus, ObjectRef
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, service TEXT NOT NULL, status TEXT NOT NULL, source TEXT NOT NULL,
+    created REAL NOT NULL, updated REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_by_service ON jobs (service, created);
+CREATE TABLE IF NOT EXISTS items (
+    job_id TEXT NOT NULL REFERENCES jobs (id), idx INTEGER NOT NULL, service TEXT NOT NULL,
+    storage TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, outputs TEXT NOT NULL DEFAULT '[]', error TEXT, log TEXT,
+    PRIMARY KEY (job_id, idx));
+CREATE INDEX IF NOT EXISTS items_by_state ON items (service, state);
+CREATE TABLE IF NOT EXISTS seen (
+    storage TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL, job_id TEXT NOT NULL,
+    PRIMARY KEY (storage, key, etag));
+"""
+_ITEM_COLUMNS = "job_id, idx, service, storage, key, state, attempts, outputs, error, log"
+
+
+class JobStore:
+    """The durable job store (one connection, used from the event loop)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def unseen(self, refs: Iterable[ObjectRef]) -> list[ObjectRef]:
+        """The objects that have not become a job yet."""
+        query = "SELECT 1 FROM seen WHERE storage = ? AND key = ? AND etag = ?"
+        return [
+            r
+            for r in refs
+            if self._db.execute(query, (r.storage, r.key, r.etag)).fetchone() is None
+        ]
+
+    def create(
+        self, service: str, source: str, refs: Sequence[ObjectRef], *, dedup: bool = True
+    ) -> Job | None:
+        """A queued job with one item per object (`dedup`: only those never seen; None if
+        none is left). The objects are marked seen in the same transaction."""
+        now = time.time()
+        job_id = uuid.uuid4().hex
+        with self._tx() as db:
+            fresh = self.unseen(refs) if dedup else list(refs)
+            if not fresh:
+                return None
+            db.execute(
+                "INSERT INTO jobs VALUES (?, ?, 'queued', ?, ?, ?)",
+                (job_id, service, source, now, now),
+            )
+            db.executemany(
+                "INSERT INTO items (job_id, idx, service, storage, key, state) "
+                "VALUES (?, ?, ?, ?, ?, 'queued')",
+                [(job_id, i, service, r.storage, r.key) for i, r in enumerate(fresh)],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?)",
+                [(r.storage, r.key, r.etag, job_id) for r in fresh],
+            )
+        return self.get(job_id)
+
+    def requeue_running(self) -> int:
+        """Put back in the queue the items a previous process left running; returns how many."""
+        with self._tx() as db:
+            count = db.execute("UPDATE items SET state = 'queued' WHERE state = 'running'").rowcount
+        return int(count)
+
+    def services_with_work(self) -> list[str]:
+        rows = self._db.execute("SELECT DISTINCT service FROM items WHERE state = 'queued'")
+        return [str(row[0]) for row in rows]
+
+    def claim(self, service: str, limit: int) -> list[Item]:
+        """Mark up to `limit` queued items of `service` running (oldest first) and return them."""
+        with self._tx() as db:
+            rows = db.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE service = ? AND state = 'queued' "
+                "ORDER BY rowid LIMIT ?",
+                (service, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE items SET state = 'running', attempts = attempts + 1 "
+                "WHERE job_id = ? AND idx = ?",
+                [(row[0], row[1]) for row in rows],
+            )
+            self._refresh(db, {row[0] for row in rows})
+        return [_item(row, state="running", attempts=row[6] + 1) for row in rows]
+
+    def finish(self, items: Sequence[Item]) -> None:
+        """Record the end state, outputs, error and log of items (one transaction)."""
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE items SET state = ?, outputs = ?, error = ?, log = ? "
+                "WHERE job_id = ? AND idx = ?",
+                [
+                    (
+                        i.state,
+                        json.dumps(list(i.outputs)),
+                        json.dumps(i.error) if i.error is not None else None,
+                        i.log,
+                        i.job_id,
+                        i.index,
+                    )
+                    for i in items
+                ],
+            )
+            self._refresh(db, {i.job_id for i in items})
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a job that has not started; `Conflict` (409) once it runs or has finished."""
+        with self._tx() as db:
+            job = self.get(job_id)
+            if job.status != "queued":
+                raise Conflict(f"job {job_id} is {job.status}: only a queued job can be cancelled")
+            db.execute("UPDATE items SET state = 'cancelled' WHERE job_id = ?", (job_id,))
+            self._refresh(db, {job_id})
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> Job:
+        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"job {job_id!r} does not exist")
+        items = self._db.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? ORDER BY idx", (job_id,)
+        ).fetchall()
+        return _job(row, self._counts(job_id), tuple(_item(r) for r in items))
+
+    def list(self, service: str | None, status: str | None, limit: int = 100) -> list[Job]:
+        """Jobs, newest first, without their items."""
+        query = "SELECT * FROM jobs WHERE (? IS NULL OR service = ?) AND (? IS NULL OR status = ?)"
+        rows = self._db.execute(
+            query + " ORDER BY created DESC LIMIT ?", (service, service, status, status, limit)
+        ).fetchall()
+        return [_job(row, self._counts(row[0])) for row in rows]
+
+    def _counts(self, job_id: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT state, COUNT(*) FROM items WHERE job_id = ? GROUP BY state", (job_id,)
+        )
+        return {str(state): int(count) for state, count in rows}
+
+    def _refresh(self, db: sqlite3.Connection, job_ids: Iterable[str]) -> None:
+        now = time.time()
+        for job_id in job_ids:
+            status = _status(self._counts(job_id))
+            db.execute(
+                "UPDATE jobs SET status = ?, updated = ? WHERE id = ?", (status, now, job_id)
+            )
+
+
+def _status(counts: dict[str, int]) -> JobStatus:
+    total = sum(counts.values())
+    if counts.get("cancelled"):
+        return "cancelled"
+    if counts.get("queued", 0) == total:
+        return "queued"
+    if sum(counts.get(s, 0) for s in FINISHED) < total:
+        return "running"
+    return "failed" if counts.get("failed") else "succeeded"
+
+
+def _item(row: Any, **update: Any) -> Item:
+    values = dict(zip(_ITEM_COLUMNS.split(", "), row, strict=True)) | update
+    return Item(
+        job_id=values["job_id"],
+        index=values["idx"],
+        service=values["service"],
+        storage=values["storage"],
+        key=values["key"],
+        state=cast(ItemState, values["state"]),
+        attempts=values["attempts"],
+        outputs=tuple(json.loads(values["outputs"])),
+        error=json.loads(values["error"]) if values["error"] else None,
+        log=values["log"],
+    )
+
+
+def _job(row: Any, counts: dict[str, int], items: tuple[Item, ...] = ()) -> Job:
+    job_id, service, status, source, created, updated = row
+    return Job(job_id, service, cast(JobStatus, status), source, created, updated, counts, items)

@@ -1,0 +1,149 @@
+"""Workers: for each service, a dispatch loop that claims queued items and runs them in batches.
+
+At most ``job_concurrency`` batches of one service are in flight at once (each a request to its
+runtime of up to ``batching.max_batch_size`` items). Transient failures (`Retryable` errors,
+upstream errors and timeouts) are retried with exponential backoff, ``job_retries`` times; then the
+batch's items fail with the last error and the job goes on. Items wait in the queue (still
+cancellable, without using retries) while their service is starting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+from gateway.config import Settings
+from gateway.errors import GatewayError, Retryable, ServiceNotFound, UpstreamError, UpstreamTimeout
+from gateway.jobs.model import Item
+from gateway.jobs.runner import ItemRunner, failed
+from gateway.jobs.store import JobStore
+from gateway.metrics import GatewayMetrics
+from gateway.registry import Registry
+
+log = logging.getLogger("gateway.jobs")
+_IDLE_POLL = 5.0  # seconds: a safety net; new work wakes the loop at once
+
+
+class Workers:
+    """Per-service dispatch loops over the durable queue."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        registry: Registry,
+        runner: ItemRunner,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        self._metrics = metrics
+        self._settings = settings
+        self._store = store
+        self._registry = registry
+        self._runner = runner
+        self._loops: dict[str, asyncio.Task[None]] = {}
+        self._wakeups: dict[str, asyncio.Event] = {}
+
+    def start(self) -> None:
+        """Re-queue what a previous process left running, and serve every queue with work."""
+        requeued = self._store.requeue_running()
+        if requeued:
+            log.warning("re-queued %d job item(s) interrupted by a restart", requeued)
+        for service in self._store.services_with_work():
+            self.wake(service)
+
+    def wake(self, service: str) -> None:
+        """New work for `service`: start its loop if needed and wake it."""
+        event = self._wakeups.setdefault(service, asyncio.Event())
+        loop = self._loops.get(service)
+        if loop is None or loop.done():
+            self._loops[service] = asyncio.create_task(self._serve(service), name=f"jobs-{service}")
+        event.set()
+
+    async def aclose(self) -> None:
+        """Stop the loops; items in flight stay 'running' and are re-queued at the next start."""
+        loops = list(self._loops.values())
+        for task in loops:
+            task.cancel()
+        for task in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._loops.clear()
+
+    async def _serve(self, service: str) -> None:
+        event = self._wakeups[service]
+        slots = asyncio.Semaphore(self._settings.job_concurrency)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await slots.acquire()
+                event.clear()
+                with contextlib.suppress(ServiceNotFound):  # its items fail in _process
+                    await self._servable(service)  # items stay queued (cancellable) meanwhile
+                entry = self._registry.find(service)
+                size = self._runner.batch_size(entry.spec) if entry else 64
+                items = self._store.claim(service, size)
+                if not items:
+                    slots.release()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(event.wait(), _IDLE_POLL)
+                    continue
+                task = asyncio.create_task(self._process(service, items))
+                running.add(task)
+                task.add_done_callback(running.discard)
+                task.add_done_callback(lambda _: slots.release())
+        finally:
+            for task in running:
+                task.cancel()
+            for task in list(running):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _process(self, service: str, items: Sequence[Item]) -> None:
+        try:
+            finished = await self._attempts(service, items)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug: fail the items rather than lose them silently
+            log.exception("job items of %s failed unexpectedly", service)
+            finished = [failed(i, GatewayError(f"internal error: {exc}")) for i in items]
+        self._store.finish(finished)
+        if self._metrics is not None:
+            for item in finished:
+                self._metrics.jobs.labels(service, item.state).inc()
+
+    async def _attempts(self, service: str, items: Sequence[Item]) -> list[Item]:
+        retries = 0
+        while True:
+            try:
+                await self._servable(service)  # after a restart of its runtime
+                spec = self._registry.get(service).spec
+                finished = await self._runner.run(spec, items)
+                return [replace(i, attempts=i.attempts + retries) for i in finished]
+            except GatewayError as exc:
+                transient = isinstance(exc, Retryable | UpstreamError | UpstreamTimeout)
+                if not transient or retries >= self._settings.job_retries:
+                    log.warning("%d item(s) of %s failed: %s", len(items), service, exc.message)
+                    return [replace(failed(i, exc), attempts=i.attempts + retries) for i in items]
+                delay = self._settings.job_retry_backoff * 2**retries
+                log.info("%s: %s; retry %d in %.1f s", service, exc.message, retries + 1, delay)
+                retries += 1
+                await asyncio.sleep(delay)
+
+    async def _servable(self, service: str) -> None:
+        """Wait while the service is starting (bounded by runtime_start_timeout)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.runtime_start_timeout
+        while loop.time() < deadline:
+            entry = self._registry.find(service)
+            if entry is None:
+                raise ServiceNotFound(f"service {service!r} does not exist")
+            try:
+                state = entry.backend.status(service).state
+            except ServiceNotFound:  # registered, not deployed yet
+                state = "starting"
+            if state not in ("starting", "restarting"):
+                return
+            await asyncio.sleep(0.2)

@@ -1,0 +1,38 @@
+"""Object storage: the `ObjectStore` protocol, its filesystem and S3 implementations, a factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from gateway.services import StorageSpec
+from gateway.storage.base import ObjectInfo, ObjectStore, base_name, check_key, join_key
+from gateway.storage.filesystem import FilesystemStore
+from gateway.storage.s3 import S3Store
+
+__all__ = [
+    "FilesystemStore",
+    "ObjectInfo",
+    "ObjectStore",
+    "S3Store",
+    "base_name",
+    "build_stores",
+    "check_key",
+    "join_key",
+]
+
+
+def build_store(spec: StorageSpec, default_root: Path) -> ObjectStore:
+    """One store from its definition (a filesystem store without `root` uses `default_root`)."""
+    if spec.type == "s3":
+        return S3Store(spec.endpoint, spec.access_key, spec.secret_key, spec.region)
+    return FilesystemStore(spec.root or default_root)
+
+
+def build_stores(specs: Mapping[str, StorageSpec], data_dir: Path) -> dict[str, ObjectStore]:
+    """The named stores of an FDL ``storage:`` mapping; ``default`` falls back to the embedded
+    filesystem store under ``data_dir/objects``."""
+    default_root = data_dir / "objects"
+    stores = {name: build_store(spec, default_root) for name, spec in specs.items()}
+    stores.setdefault("default", FilesystemStore(default_root))
+    return stores

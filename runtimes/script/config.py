@@ -1,0 +1,24 @@
+"""ScriptSettings: how a script runtime is configured (``RUNTIME_*`` environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ScriptSettings(BaseSettings):
+    """Settings of one script runtime process, read once at start and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="RUNTIME_", frozen=True, extra="ignore")
+
+    name: str = Field(description="the service name")
+    script: str = Field(min_length=1, description="the shell script's text")
+    shell: str = "/bin/sh"
+    item_timeout: float = Field(default=300.0, gt=0, description="seconds per input file")
+    threads: int = Field(default=1, ge=1, description="scripts running at once")
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_output_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    log_tail_bytes: int = Field(default=4096, ge=0)
+    host: str = "0.0.0.0"
+    port: int = 8080
+    log_level: str = "info"
