@@ -13,6 +13,8 @@ PIP_FLAGS := --disable-pip-version-check --progress-bar off -qq
 
 .PHONY: run test install models lint types contract pytest bench clean
 
+include images.mk
+
 run: $(VENV)/.installed models
 	@echo "Starting the gateway on http://$(HOST):$(PORT) (Ctrl-C to stop). Once it logs 'ready', try:"
 	@echo "  curl --data-binary @model_images/imagenet/samples/flower.jpg -H 'Content-Type: image/jpeg' http://$(HOST):$(PORT)/predict/imagenet"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,21 +60,31 @@ class OnnxModel:
         self.outputs = tuple(_tensor_info(a) for a in session.get_outputs())
 
     @classmethod
-    def load(cls, path: Path, *, threads: int = 0) -> OnnxModel:
-        """Open ``path`` with CUDA when available (falling back to CPU), ``threads`` intra-op."""
+    def load(
+        cls, path: Path, *, threads: int = 0, available: Collection[str] | None = None
+    ) -> OnnxModel:
+        """Open ``path`` with CUDA when available (falling back to CPU), ``threads`` intra-op.
+
+        ``available`` stands for ``ort.get_available_providers()`` (what this build of ONNX
+        Runtime has). When the GPU provider is asked for but cannot start (no GPU, no driver, a
+        CUDA or cuDNN library missing), the model runs on the CPU and a warning says so.
+        """
         threads = threads or usable_cores()
         options = _options(threads)
-        available = set(ort.get_available_providers())
-        providers = [p for p in _PREFERRED_PROVIDERS if p in available]
+        providers = select_providers(
+            ort.get_available_providers() if available is None else available
+        )
         try:
             session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-        except Exception:
-            if providers == ["CPUExecutionProvider"]:
+        except Exception as exc:
+            if providers == [_CPU]:
                 raise
-            log.warning("could not start %s; falling back to the CPU", providers[0], exc_info=True)
-            session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            log.warning("could not start %s (%s); falling back to the CPU", providers[0], exc)
+            session = ort.InferenceSession(str(path), sess_options=options, providers=[_CPU])
+        else:
+            # ONNX Runtime itself drops a provider whose libraries fail to load, without raising.
+            if session.get_providers()[0] != providers[0]:
+                log.warning("%s did not start; falling back to the CPU", providers[0])
         return cls(session, path, threads)
 
     @property
@@ -114,6 +124,11 @@ class OnnxModel:
         session = self._session if exclusive or self._narrow is None else self._narrow
         result: list[np.ndarray] = session.run(names, dict(feeds))
         return result
+
+
+def select_providers(available: Collection[str]) -> list[str]:
+    """The execution providers to ask for, best first: CUDA if ``available`` has it, then CPU."""
+    return [p for p in _PREFERRED_PROVIDERS if p in available or p == _CPU]
 
 
 def _options(threads: int) -> Any:
