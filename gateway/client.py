@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import yaml
+
+from gateway.services import load_file
 
 ImageInput = str | Path | bytes | tuple[str, bytes]
 _RETRIED = (429, 503)
@@ -60,10 +63,15 @@ def _files(images: Iterable[ImageInput]) -> list[tuple[str, tuple[str, bytes, st
 
 
 def _document(definition: str | Path | Mapping[str, Any]) -> bytes:
+    """The body for /system/services. A file is read here, as oscar-cli does: the script files
+    an OSCAR FDL names and relative model paths are resolved against the file's folder."""
     if isinstance(definition, Mapping):
         return yaml.safe_dump(dict(definition)).encode()
     if isinstance(definition, Path) or "\n" not in definition:
-        return Path(definition).read_bytes()
+        services = load_file(Path(definition)).services
+        return orjson.dumps(
+            {"services": [s.model_dump(mode="json", exclude_defaults=True) for s in services]}
+        )
     return definition.encode()
 
 

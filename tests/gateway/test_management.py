@@ -198,3 +198,49 @@ def test_field_classifier_example(gateway: ServerProcess, tmp_path: Path) -> Non
     assert (
         again.returncode == 0 and len(list(csv.DictReader(io.StringIO(csv_path.read_text())))) == 3
     )
+
+
+OSCAR_FDL = """
+functions:
+  oscar:
+  - cluster-a:
+      name: img-preprocess
+      image: ghcr.io/acme/img-preprocess:1.2
+      script: preprocess.sh
+      memory: 1Gi
+      cpu: '1.0'
+      environment: {variables: {TARGET_SIZE: "640"}}
+      input: [{storage_provider: minio.default, path: pipeline/raw}]
+      output: [{storage_provider: minio.default, path: pipeline/resized, suffix: [".jpg"]}]
+  - cluster-a:
+      name: detector
+      image: ghcr.io/acme/yolo-detector:3.0
+      script: detect.sh
+      memory: 4Gi
+      cpu: '2.0'
+      log_level: CRITICAL
+      synchronous: {min_scale: 1, max_scale: 4}
+      input: [{storage_provider: minio.default, path: pipeline/resized}]
+      output: [{storage_provider: minio.default, path: pipeline/detections, suffix: [".json"]}]
+"""
+
+
+def test_oscar_two_service_fdl_is_applied_and_listed(
+    gateway: ServerProcess, tmp_path: Path
+) -> None:
+    (tmp_path / "preprocess.sh").write_text('#!/bin/sh\ncp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/"\n')
+    (tmp_path / "detect.sh").write_text('#!/bin/sh\necho "{}" > "$TMP_OUTPUT_DIR/out.json"\n')
+    fdl = tmp_path / "oscar.yaml"
+    fdl.write_text(OSCAR_FDL)
+    applied = gateway_cli(gateway.url, "apply", str(fdl))
+    assert applied.returncode == 0, applied.stderr
+    assert "img-preprocess: created, ready" in applied.stdout
+    assert "detector: created, ready" in applied.stdout
+    with Client(gateway.url, token=ADMIN) as admin:
+        listed = {s["name"]: s for s in admin.list_services()}
+        detector = listed["detector"]["definition"]
+        assert detector["runtime"] == "script" and "out.json" in detector["script"]
+        assert detector["min_scale"] == 1 and detector["input"][0]["path"] == "pipeline/resized"
+        assert listed["img-preprocess"]["state"] == "ready"
+        admin.delete_service("img-preprocess")
+        admin.delete_service("detector")
