@@ -4,6 +4,8 @@ Environment (read once, at import):
 
 - ``BENCH_MODEL``: ``imagenet`` (default; the flower JPEG) or ``digits`` (an 8x8 digit PNG);
   it picks which user class runs.
+- ``BENCH_RATE``: requests per second per user (locust's ``constant_throughput``); unset or 0:
+  back to back.
 - ``BENCH_PATH``: the request path; default ``/predict/<model>`` (the gateway). Use
   ``/predict`` to load a runtime directly.
 
@@ -19,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from locust import FastHttpUser, tag, task
+from locust import FastHttpUser, constant, constant_throughput, tag, task
 
 # locust puts this file's folder on sys.path, not the repository root that holds the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -30,12 +32,14 @@ MODEL = os.environ.get("BENCH_MODEL", "imagenet")
 if MODEL not in PAYLOADS:
     raise SystemExit(f"BENCH_MODEL must be one of {sorted(PAYLOADS)}, not {MODEL!r}")
 PATH = os.environ.get("BENCH_PATH", f"/predict/{MODEL}")
+RATE = float(os.environ.get("BENCH_RATE") or 0)
 
 
 class PredictUser(FastHttpUser):
     """Posts ``payload`` to ``PATH`` back to back; anything but a 200 counts as a failure."""
 
     abstract = True
+    wait_time = constant_throughput(RATE) if RATE > 0 else constant(0)
     model = ""
     payload = Payload(b"", "application/octet-stream")
 

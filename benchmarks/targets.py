@@ -1,14 +1,16 @@
-"""The two things a run compares: a model runtime alone, and the same runtime behind the gateway.
+"""What a run starts and loads: model runtimes alone, the gateway, the echo upstream.
 
-The direct runtime gets exactly the ``RUNTIME_*`` environment the gateway's local backend would
-give it (threads, batching, pre/post-processing), so the only difference is the gateway hop.
+A direct runtime gets exactly the ``RUNTIME_*`` environment the gateway's local backend would
+give it (threads, batching, pre/post-processing), so the only difference is the gateway hop;
+``overrides`` change one setting on purpose (batching off). The echo upstream and the gateway in
+front of it (``echo_gateway.py``) measure forwarding alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,31 +59,64 @@ def runtime_env(model: str, data_dir: Path) -> dict[str, str]:
         asyncio.run(backend.aclose())
 
 
-def start_runtime(group: ProcessGroup, model: str, work_dir: Path) -> tuple[Target, Child]:
+def start_runtime(
+    group: ProcessGroup,
+    model: str,
+    work_dir: Path,
+    name: str = "direct",
+    overrides: Mapping[str, str] | None = None,
+) -> tuple[Target, Child]:
     """Start ``model``'s runtime on its own free port, the way the gateway would."""
     port = free_port()
     env = {
         **runtime_env(model, work_dir),
+        **(overrides or {}),
         "RUNTIME_HOST": "127.0.0.1",
         "RUNTIME_PORT": str(port),
     }
     child = group.start(
-        f"runtime {model}",
+        f"runtime {model} ({name})",
         [sys.executable, "-m", "runtimes.onnx"],
         env,
-        work_dir / "direct-runtime.log",
+        work_dir / f"{name}-{model}-runtime.log",
     )
-    return Target("direct", f"http://127.0.0.1:{port}", "/predict"), child
+    return Target(name, f"http://127.0.0.1:{port}", "/predict"), child
 
 
 def start_gateway(
-    group: ProcessGroup, model: str, files: Sequence[Path], work_dir: Path
-) -> tuple[Target, Child]:
-    """Start the gateway (and, through it, a runtime per service) on its own free port."""
+    group: ProcessGroup, files: Sequence[Path], work_dir: Path, log_name: str = "gateway"
+) -> tuple[str, Child]:
+    """Start ``gateway serve`` (and, through it, a runtime per service); returns its base URL."""
     port = free_port()
     argv = [sys.executable, "-m", "gateway", "serve", "--port", str(port)]
     for path in files:
         argv += ["-f", str(path)]
-    env = {"GATEWAY_DATA_DIR": str(work_dir / "gateway-data"), "GATEWAY_LOG_LEVEL": LOG_LEVEL}
-    child = group.start("gateway", argv, env, work_dir / "gateway.log")
-    return Target("gateway", f"http://127.0.0.1:{port}", f"/predict/{model}"), child
+    env = {
+        "GATEWAY_DATA_DIR": str(work_dir / f"{log_name}-data"),
+        "GATEWAY_LOG_LEVEL": LOG_LEVEL,
+    }
+    child = group.start("gateway", argv, env, work_dir / f"{log_name}.log")
+    return f"http://127.0.0.1:{port}", child
+
+
+def start_echo(group: ProcessGroup, work_dir: Path) -> tuple[Target, Child]:
+    """Start the trivial echo upstream (``benchmarks.echo_runtime``)."""
+    port = free_port()
+    env = {"RUNTIME_HOST": "127.0.0.1", "RUNTIME_PORT": str(port), "PYTHONPATH": str(REPO_ROOT)}
+    argv = [sys.executable, "-m", "benchmarks.echo_runtime"]
+    child = group.start("echo upstream", argv, env, work_dir / "echo.log")
+    return Target("echo direct", f"http://127.0.0.1:{port}", "/predict"), child
+
+
+def start_echo_gateway(
+    group: ProcessGroup, upstream: Target, work_dir: Path
+) -> tuple[Target, Child]:
+    """Start the gateway with one public service, ``echo``, routed to ``upstream``."""
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "benchmarks.echo_gateway", "--port", str(port),
+        "--upstream", upstream.base_url, "--data-dir", str(work_dir / "echo-gateway-data"),
+    ]  # fmt: skip
+    env = {"PYTHONPATH": str(REPO_ROOT)}
+    child = group.start("echo gateway", argv, env, work_dir / "echo-gateway.log")
+    return Target("echo via gateway", f"http://127.0.0.1:{port}", "/predict/echo"), child
