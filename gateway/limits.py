@@ -8,8 +8,7 @@ its body is read, so memory stays bounded however hard clients push.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import deque
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,33 +17,43 @@ from gateway.errors import Overloaded
 
 
 class Admission:
-    """A semaphore with a bounded waiting line."""
+    """A counting semaphore with a bounded waiting line (first come, first served)."""
 
     def __init__(self, name: str, max_inflight: int, max_queue: int) -> None:
         self._name = name
-        self._slots = asyncio.Semaphore(max_inflight)
+        self._free = max_inflight
         self._max_queue = max_queue
-        self._waiting = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
-    @asynccontextmanager
-    async def admit(self) -> AsyncIterator[None]:
-        if self._slots.locked():
-            if self._waiting >= self._max_queue:
-                raise Overloaded(
-                    f"service {self._name!r} is saturated ({self._waiting} requests waiting)",
-                    retry_after=1,
-                )
-            self._waiting += 1
-            try:
-                await self._slots.acquire()
-            finally:
-                self._waiting -= 1
-        else:
-            await self._slots.acquire()
+    async def acquire(self) -> None:
+        """Take a slot, waiting in line if needed; `Overloaded` when the line is full."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        if len(self._waiters) >= self._max_queue:
+            raise Overloaded(
+                f"service {self._name!r} is saturated ({len(self._waiters)} requests waiting)",
+                retry_after=1,
+            )
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
         try:
-            yield
-        finally:
-            self._slots.release()
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot was handed over just as we gave up: pass it on
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        """Give the slot to the next in line, or back to the pool."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
 
 
 class HeaderLimit:

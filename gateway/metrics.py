@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (
@@ -59,3 +62,40 @@ class GatewayMetrics:
             buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0),
             registry=registry,
         )
+
+    def for_service(self, service: str, backend: str) -> ServiceMetrics:
+        """The metrics of one service, labelled once (label lookups cost on every request)."""
+        return ServiceMetrics(
+            requests=self.requests,
+            service=service,
+            backend=backend,
+            inflight=self.inflight.labels(service),
+            request_duration=self.request_duration.labels(service, backend),
+            upstream_duration=self.upstream_duration.labels(service, backend),
+            cold_starts=self.cold_starts.labels(service, backend),
+            cold_start_duration=self.cold_start_duration.labels(service, backend),
+        )
+
+
+@dataclass
+class ServiceMetrics:
+    """One service's labelled metric children."""
+
+    requests: Counter
+    service: str
+    backend: str
+    inflight: Any
+    request_duration: Any
+    upstream_duration: Any
+    cold_starts: Any
+    cold_start_duration: Any
+    _by_code: dict[int, Any] = field(default_factory=dict)
+
+    def count(self, code: int) -> None:
+        """One more answer with HTTP status `code`."""
+        child = self._by_code.get(code)
+        if child is None:
+            child = self._by_code[code] = self.requests.labels(
+                self.service, self.backend, str(code)
+            )
+        child.inc()

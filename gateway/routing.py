@@ -15,8 +15,8 @@ from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from gateway.limits import Admission
-from gateway.metrics import GatewayMetrics
-from gateway.proxy import Proxy, UpstreamResponse
+from gateway.metrics import GatewayMetrics, ServiceMetrics
+from gateway.proxy import Proxy
 from gateway.registry import Entry, Registry
 
 _DRAIN_LIMIT = 64 * 1024 * 1024  # past this, an oversized body is not read to its end
@@ -39,6 +39,7 @@ class DataPlane:
         self._proxy = proxy
         self._metrics = metrics
         self._admissions: dict[str, Admission] = {}
+        self._metrics_by_service: dict[tuple[str, str], ServiceMetrics] = {}
         self._allowed = tuple(t for t in settings.allowed_content_types if not t.endswith("/"))
         self._allowed_prefixes = tuple(t for t in settings.allowed_content_types if t.endswith("/"))
 
@@ -64,28 +65,37 @@ class DataPlane:
         started = time.perf_counter()
         name = request.path_params["service"]
         entry = self._registry.get(name)
-        backend = entry.backend.name
-        inflight = self._metrics.inflight.labels(name)
-        inflight.inc()
+        metrics = self._service_metrics(name, entry.backend.name)
+        metrics.inflight.inc()
         code = 500
         try:
             if private:
                 self._auth.require_service(
                     request, name, public=entry.public, token_hash=entry.token_hash
                 )
-            async with self._admission(name).admit():
-                response = await self._send(request, entry, path, check_type)
+            admission = self._admission(name)
+            await admission.acquire()
+            try:
+                response = await self._send(request, entry, path, check_type, metrics)
+            finally:
+                admission.release()
             code = response.status_code
             return response
         except Exception as exc:
             code = getattr(exc, "status_code", 500)
             raise
         finally:
-            inflight.dec()
-            self._metrics.requests.labels(name, backend, str(code)).inc()
-            self._metrics.request_duration.labels(name, backend).observe(
-                time.perf_counter() - started
+            metrics.inflight.dec()
+            metrics.count(code)
+            metrics.request_duration.observe(time.perf_counter() - started)
+
+    def _service_metrics(self, name: str, backend: str) -> ServiceMetrics:
+        found = self._metrics_by_service.get((name, backend))
+        if found is None:
+            found = self._metrics_by_service[(name, backend)] = self._metrics.for_service(
+                name, backend
             )
+        return found
 
     def _admission(self, name: str) -> Admission:
         admission = self._admissions.get(name)
@@ -97,8 +107,15 @@ class DataPlane:
             self._admissions[name] = admission
         return admission
 
-    async def _send(self, request: Request, entry: Entry, path: str, check_type: bool) -> Response:
-        name, backend = entry.spec.name, entry.backend.name
+    async def _send(
+        self,
+        request: Request,
+        entry: Entry,
+        path: str,
+        check_type: bool,
+        metrics: ServiceMetrics,
+    ) -> Response:
+        name = entry.spec.name
         content_type = request.headers.get("content-type")
         body: bytes | None = None
         if request.method == "POST":
@@ -106,7 +123,7 @@ class DataPlane:
                 self._check_content_type(content_type)
             body = await read_body(request, self._settings.max_body_bytes)
         endpoint = entry.backend.endpoint(name)
-        query = request.url.query
+        query = request.scope["query_string"].decode("latin-1")
         upstream_started = time.perf_counter()
         upstream = await self._proxy.forward(
             endpoint,
@@ -116,18 +133,11 @@ class DataPlane:
             content_type=content_type,
             timeout=entry.spec.timeout,
         )
-        self._observe_upstream(name, backend, upstream, time.perf_counter() - upstream_started)
-        return Response(upstream.body, status_code=upstream.status, headers=upstream.headers)
-
-    def _observe_upstream(
-        self, name: str, backend: str, upstream: UpstreamResponse, seconds: float
-    ) -> None:
-        self._metrics.upstream_duration.labels(name, backend).observe(seconds)
+        metrics.upstream_duration.observe(time.perf_counter() - upstream_started)
         if upstream.cold_start_seconds is not None:
-            self._metrics.cold_starts.labels(name, backend).inc()
-            self._metrics.cold_start_duration.labels(name, backend).observe(
-                upstream.cold_start_seconds
-            )
+            metrics.cold_starts.inc()
+            metrics.cold_start_duration.observe(upstream.cold_start_seconds)
+        return Response(upstream.body, status_code=upstream.status, headers=upstream.headers)
 
     def _check_content_type(self, content_type: str | None) -> None:
         media = (content_type or "").split(";", 1)[0].strip().lower()

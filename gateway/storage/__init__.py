@@ -8,13 +8,11 @@ from pathlib import Path
 from gateway.services import StorageSpec
 from gateway.storage.base import ObjectInfo, ObjectStore, base_name, check_key, join_key
 from gateway.storage.filesystem import FilesystemStore
-from gateway.storage.s3 import S3Store
 
 __all__ = [
     "FilesystemStore",
     "ObjectInfo",
     "ObjectStore",
-    "S3Store",
     "base_name",
     "build_stores",
     "check_key",
@@ -25,6 +23,8 @@ __all__ = [
 def build_store(spec: StorageSpec, default_root: Path) -> ObjectStore:
     """One store from its definition (a filesystem store without `root` uses `default_root`)."""
     if spec.type == "s3":
+        from gateway.storage.s3 import S3Store  # boto3 costs ~25 MB: only where S3 is used
+
         return S3Store(spec.endpoint, spec.access_key, spec.secret_key, spec.region)
     return FilesystemStore(spec.root or default_root)
 

@@ -13,7 +13,7 @@ from gateway.jobs.store import JobStore
 from gateway.jobs.watcher import BucketWatcher
 from gateway.registry import Registry
 from gateway.services import ServiceSpec, StorageIO
-from gateway.storage import S3Store
+from gateway.storage.s3 import S3Store
 from tests.jobs.fakes import StuckBackend
 from tests.seaweed import Seaweed
 

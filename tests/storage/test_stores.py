@@ -10,7 +10,8 @@ import pytest
 
 from gateway.errors import InvalidInput, NotFound
 from gateway.services import StorageSpec
-from gateway.storage import FilesystemStore, ObjectStore, S3Store, build_stores, check_key
+from gateway.storage import FilesystemStore, ObjectStore, build_stores, check_key
+from gateway.storage.s3 import S3Store
 from tests.seaweed import Seaweed
 
 
