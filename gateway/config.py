@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         default="address", description="route to status.address.url (in-cluster) or status.url"
     )
     gpu_node_label: str = Field(default="nvidia.com/gpu.present=true", description="key=value")
+    deployment_route: Literal["service", "endpoints"] = Field(
+        default="service",
+        description="deployment backend: the Service's DNS name, or round-robin over the ready "
+        "EndpointSlice addresses",
+    )
     cold_start_budget: float = Field(default=30.0, ge=0, description="seconds")
     reconcile_interval: float = Field(default=30.0, gt=0, description="seconds")
 

@@ -8,9 +8,20 @@ from gateway.config import Settings
 
 
 def build_backends(settings: Settings) -> dict[str, Backend]:
-    """The backends enabled by ``settings.backends``, by name."""
+    """The backends enabled by ``settings.backends``, by name.
+
+    The Kubernetes backends connect lazily (in-cluster config, else the kubeconfig) on first use.
+    """
     built: dict[str, Backend] = {}
     for name in settings.backends:
         if name == "local":
             built[name] = LocalBackend(settings)
+        elif name == "knative":  # the kubernetes client costs ~60 MB: only where it is used
+            from gateway.backends.knative import KnativeBackend
+
+            built[name] = KnativeBackend(settings)
+        elif name == "deployment":
+            from gateway.backends.deployment import DeploymentBackend
+
+            built[name] = DeploymentBackend(settings, route=settings.deployment_route)
     return built

@@ -1,0 +1,173 @@
+"""KnativeBackend: each service is a ``serving.knative.dev/v1`` Service that may scale to zero.
+
+`deploy` creates or patches the Knative Service and watches it (bounded) until it is `Ready`.
+Requests go to ``status.address.url`` (in-cluster) or ``status.url`` (``settings.knative_route``).
+A Ready service may have no pod running (scaled to zero): its `Endpoint` carries the cold-start
+budget within which the proxy retries refused connections and 503s. A periodic reconcile
+re-applies every service, which recreates a deleted one and undoes edits made behind our back.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import Any
+
+from gateway.backends.base import Endpoint, ServiceState
+from gateway.backends.kube import KubeApi, Obj
+from gateway.backends.objects import knative_service, selector
+from gateway.backends.reconcile import Periodic
+from gateway.config import Settings
+from gateway.errors import ServiceNotFound, Unavailable, UpstreamError
+from gateway.services import ServiceSpec
+
+log = logging.getLogger("gateway.knative")
+
+GROUP, VERSION, PLURAL = "serving.knative.dev", "v1", "services"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def ready_condition(obj: Obj) -> tuple[str, str]:
+    """The ``Ready`` condition's status ("True", "False", "Unknown") and its message, for the
+    current generation (an older generation's condition counts as "Unknown")."""
+    status = obj.get("status") or {}
+    generation = (obj.get("metadata") or {}).get("generation")
+    observed = status.get("observedGeneration")
+    if generation is not None and observed is not None and observed < generation:
+        return "Unknown", f"generation {generation} not observed yet"
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Ready":
+            message = condition.get("message") or condition.get("reason") or ""
+            return str(condition.get("status", "Unknown")), str(message)
+    return "Unknown", "no Ready condition yet"
+
+
+class KnativeBackend:
+    """Runs services as Knative Services through the Kubernetes API."""
+
+    name = "knative"
+
+    def __init__(self, settings: Settings, api_client: Any | None = None) -> None:
+        self._settings = settings
+        self._kube = KubeApi(settings, api_client)
+        self._specs: dict[str, ServiceSpec] = {}
+        self._observed: dict[str, Obj] = {}
+        self._reconciler = Periodic(
+            "knative-reconcile", settings.reconcile_interval, self.reconcile
+        )
+
+    def _where(self, name: str) -> str:
+        return f"Knative Service {self._settings.kube_namespace}/{name}"
+
+    async def _apply(self, spec: ServiceSpec, *, create_first: bool = True) -> Obj:
+        body = knative_service(spec, self._settings)
+        api = self._kube.custom()
+        namespace = self._settings.kube_namespace
+        create = functools.partial(
+            api.create_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL
+        )
+        patch = functools.partial(
+            api.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            spec.name,
+            _content_type=MERGE_PATCH,
+        )
+        obj = await self._kube.create_or_patch(
+            self._where(spec.name), create, patch, body, create_first=create_first
+        )
+        self._observed[spec.name] = obj
+        return obj
+
+    async def deploy(self, spec: ServiceSpec) -> None:
+        """Create or patch the Knative Service, then wait (bounded) until it is Ready."""
+        knative_service(spec, self._settings)  # an invalid placement fails before any API call
+        self._specs[spec.name] = spec
+        self._reconciler.ensure_started()
+        await self._apply(spec)
+        deadline = time.monotonic() + self._settings.kube_ready_timeout
+        api = self._kube.custom()
+        obj = await self._kube.watch_until(
+            f"watch {self._where(spec.name)}",
+            api.list_namespaced_custom_object,
+            lambda o: ready_condition(o)[0] in ("True", "False"),
+            deadline=deadline,
+            name=spec.name,
+            group=GROUP,
+            version=VERSION,
+            namespace=self._settings.kube_namespace,
+            plural=PLURAL,
+        )
+        if obj is None:
+            last = self._observed.get(spec.name, {})
+            raise Unavailable(
+                f"{self._where(spec.name)} not Ready after "
+                f"{self._settings.kube_ready_timeout:.0f} s ({ready_condition(last)[1]})"
+            )
+        self._observed[spec.name] = obj
+        state, message = ready_condition(obj)
+        if state == "False":
+            raise UpstreamError(f"{self._where(spec.name)} failed: {message}")
+        log.info("%s is Ready at %s", self._where(spec.name), self._url(obj))
+
+    async def remove(self, name: str) -> None:
+        """Delete the Knative Service (already gone is fine); Knative deletes what it owns."""
+        self._specs.pop(name, None)
+        self._observed.pop(name, None)
+        api = self._kube.custom()
+        await self._kube.delete(
+            self._where(name),
+            api.delete_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self._settings.kube_namespace,
+            PLURAL,
+            name,
+        )
+
+    async def reconcile(self) -> None:
+        """Re-apply every service: recreate what was deleted, undo changes made behind our back."""
+        for spec in list(self._specs.values()):
+            await self._apply(spec, create_first=False)
+
+    def _url(self, obj: Obj) -> str | None:
+        status = obj.get("status") or {}
+        address = (status.get("address") or {}).get("url")
+        url = status.get("url")
+        chosen = address if self._settings.knative_route == "address" else url
+        return chosen or address or url
+
+    def endpoint(self, name: str) -> Endpoint:
+        obj = self._known(name)
+        state, message = ready_condition(obj)
+        url = self._url(obj)
+        if state != "True" or not url:
+            raise Unavailable(f"{self._where(name)} is not Ready: {message}", retry_after=1)
+        return Endpoint(url.rstrip("/"), cold_start_budget=self._settings.cold_start_budget)
+
+    def status(self, name: str) -> ServiceState:
+        obj = self._known(name)
+        state, message = ready_condition(obj)
+        url = self._url(obj)
+        if state == "True":
+            return ServiceState("ready", url=url, detail="Ready (may be scaled to zero)")
+        if state == "False":
+            return ServiceState("failed", url=url, detail=message)
+        return ServiceState("starting", url=url, detail=message)
+
+    def _known(self, name: str) -> Obj:
+        if name not in self._specs:
+            raise ServiceNotFound(f"service {name!r} is not deployed on the knative backend")
+        return self._observed.get(name, {})
+
+    async def logs(self, name: str, lines: int) -> list[str]:
+        """The last lines logged by the runtime container of the service's newest pod."""
+        self._known(name)
+        return await self._kube.pod_logs(selector(name), lines)
+
+    async def aclose(self) -> None:
+        await self._reconciler.stop()
+        self._kube.close()

@@ -1,0 +1,184 @@
+"""API faults at the backends' boundary: 409 on create, 404 on delete, 500s, an API server that
+does not answer, watches that end early. Each gives a bounded retry or a clear error, never a hang
+(every scenario runs under asyncio.wait_for)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from kubernetes import client
+
+from gateway.backends.deployment import DeploymentBackend
+from gateway.backends.knative import KnativeBackend
+from gateway.errors import Unavailable, UpstreamError
+from gateway.services import ServiceSpec
+from tests.backends import cluster
+from tests.backends.conftest import kube_settings, make_api_client, wait_for
+from tests.support import free_port
+
+NO_HANG = 60
+SPEC = ServiceSpec(name="m", model="m.onnx", image="r/m:1", backend="knative", max_scale=2)
+READY = {"conditions": [{"type": "Ready", "status": "True"}], "url": "http://m.example"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class FakeApi:
+    """A loopback HTTP server whose every answer the test scripts (`handler`), counting calls."""
+
+    def __init__(self) -> None:
+        self.handler: Handler | None = None
+        self.calls: list[str] = []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        self.calls.append(f"{request.method} {request.path_qs}")
+        assert self.handler is not None
+        return await self.handler(request)
+
+
+@pytest_asyncio.fixture
+async def fake_api() -> AsyncIterator[FakeApi]:
+    fake = FakeApi()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", fake._dispatch)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", fake.port).start()
+    yield fake
+    await runner.cleanup()
+
+
+def ksvc(status: dict[str, Any] | None = None) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "metadata": {"name": "m", "namespace": "f"},
+    }
+    if status:
+        obj["status"] = status
+    return obj
+
+
+async def test_create_conflict_becomes_a_patch(
+    kube_url: str, namespace: str, api_client: Any
+) -> None:
+    custom = client.CustomObjectsApi(api_client)
+    path = ("serving.knative.dev", "v1", namespace, "services")
+    existing = {**ksvc(), "metadata": {"name": "m", "namespace": namespace}}
+    await asyncio.to_thread(custom.create_namespaced_custom_object, *path, existing)
+    await cluster.knative_ready(api_client, namespace, "m", "http://127.0.0.1:9")
+    backend = KnativeBackend(kube_settings(namespace), make_api_client(kube_url))
+    try:
+        await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)  # 409 -> patch, already Ready
+        obj = await wait_for(custom.get_namespaced_custom_object, *path, "m")
+        annotations = obj["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["autoscaling.knative.dev/max-scale"] == "2"
+        assert backend.endpoint("m").base_url == "http://127.0.0.1:9"
+    finally:
+        await backend.remove("m")
+        await backend.aclose()
+
+
+async def test_removing_what_is_not_there_is_fine(kube_url: str, namespace: str) -> None:
+    for backend in (
+        KnativeBackend(kube_settings(namespace), make_api_client(kube_url)),
+        DeploymentBackend(kube_settings(namespace), make_api_client(kube_url)),
+    ):
+        await asyncio.wait_for(backend.remove("never-deployed"), NO_HANG)  # 404 tolerated
+        await backend.aclose()
+
+
+async def test_api_500s_are_retried_then_a_clear_upstream_error(fake_api: FakeApi) -> None:
+    async def always_500(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "Status", "message": "etcd is sad"}, status=500)
+
+    fake_api.handler = always_500
+    backend = KnativeBackend(kube_settings("f"), make_api_client(fake_api.url))
+    with pytest.raises(UpstreamError, match=r"create Knative Service f/m: 500.*etcd is sad"):
+        await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)
+    assert len(fake_api.calls) == 3  # bounded retries
+    await backend.aclose()
+
+
+async def test_one_500_is_retried_and_succeeds(fake_api: FakeApi) -> None:
+    async def flaky(request: web.Request) -> web.StreamResponse:
+        if len(fake_api.calls) == 1:
+            return web.json_response({"message": "try again"}, status=503)
+        if request.query.get("watch") == "true":
+            response = web.StreamResponse()
+            await response.prepare(request)
+            await response.write(json.dumps({"type": "ADDED", "object": ksvc(READY)}).encode())
+            await response.write(b"\n")
+            return response
+        return web.json_response(ksvc())
+
+    fake_api.handler = flaky
+    backend = KnativeBackend(kube_settings("f"), make_api_client(fake_api.url))
+    await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)
+    assert backend.endpoint("m").base_url == "http://m.example"
+    assert fake_api.calls[0].startswith("POST") and fake_api.calls[1].startswith("POST")
+    await backend.aclose()
+
+
+async def test_an_api_server_that_does_not_answer_is_unavailable_not_a_hang(
+    fake_api: FakeApi,
+) -> None:
+    async def silent(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.json_response({})
+
+    fake_api.handler = silent
+    settings = kube_settings("f", kube_request_timeout=0.3)
+    backend = KnativeBackend(settings, make_api_client(fake_api.url))
+    with pytest.raises(Unavailable, match="no answer"):
+        await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)
+    await backend.aclose()
+
+
+async def test_a_watch_that_ends_early_is_restarted_until_ready(fake_api: FakeApi) -> None:
+    watches = 0
+
+    async def short_watches(request: web.Request) -> web.StreamResponse:
+        nonlocal watches
+        if request.query.get("watch") != "true":
+            return web.json_response(ksvc())
+        watches += 1
+        response = web.StreamResponse()
+        await response.prepare(request)
+        if watches >= 3:
+            event = {"type": "MODIFIED", "object": ksvc(READY)}
+            await response.write(json.dumps(event).encode() + b"\n")
+        return response  # the stream ends here
+
+    fake_api.handler = short_watches
+    backend = KnativeBackend(kube_settings("f"), make_api_client(fake_api.url))
+    await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)
+    assert watches == 3 and backend.status("m").state == "ready"
+    await backend.aclose()
+
+
+async def test_never_ready_is_unavailable_after_the_ready_timeout(fake_api: FakeApi) -> None:
+    async def never_ready(request: web.Request) -> web.StreamResponse:
+        if request.query.get("watch") != "true":
+            return web.json_response(ksvc())
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await asyncio.sleep(0.2)
+        return response
+
+    fake_api.handler = never_ready
+    settings = kube_settings("f", kube_ready_timeout=1.5)
+    backend = KnativeBackend(settings, make_api_client(fake_api.url))
+    with pytest.raises(Unavailable, match="not Ready after 2 s"):
+        await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)
+    with pytest.raises(Unavailable):
+        backend.endpoint("m")
+    await backend.aclose()
