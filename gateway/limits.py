@@ -67,14 +67,13 @@ class HeaderLimit:
         if scope["type"] == "http":
             size = sum(len(k) + len(v) for k, v in scope["headers"]) + len(scope["raw_path"] or b"")
             if size > self._max_bytes:
-                body = orjson.dumps(
-                    {
-                        "error": {
-                            "code": "headers_too_large",
-                            "message": f"request headers over {self._max_bytes} bytes",
-                        }
-                    }
+                message = f"request headers over {self._max_bytes} bytes"
+                error: object = (  # the OIP routes answer errors as {"error": "<message>"}
+                    message
+                    if scope["path"].startswith("/v2/")
+                    else {"code": "headers_too_large", "message": message}
                 )
+                body = orjson.dumps({"error": error})
                 await send(
                     {
                         "type": "http.response.start",

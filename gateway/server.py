@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -49,6 +50,10 @@ def serve_command(args: argparse.Namespace) -> int:
         document = load_file(path)
         specs.extend(document.services)
         storage.update(document.storage)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the handler that
+    # was there before it: with the default one the process would end "killed by SIGTERM" (143)
+    # although it answered every request. A completed graceful shutdown exits 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         create_app(settings, specs, storage=storage),
         host=settings.host,
@@ -61,6 +66,10 @@ def serve_command(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def prepare_models(args: argparse.Namespace) -> int:

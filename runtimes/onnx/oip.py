@@ -51,7 +51,7 @@ def parse_request(
         if not isinstance(tensor, dict):
             raise BadRequest("each input must be an object")
         name = tensor.get("name")
-        if name not in expected:
+        if not isinstance(name, str) or name not in expected:
             raise InvalidInput(f"unknown input {name!r}; the model takes {sorted(expected)}")
         array, offset = _decode_tensor(tensor, binary, offset)
         feeds[name] = _fit(array, expected[name])
@@ -90,7 +90,7 @@ def _decode_tensor(tensor: dict[str, Any], binary: bytes, offset: int) -> tuple[
         else:
             raise BadRequest(f"input {name!r} has neither data nor binary_data_size")
         return array.reshape(shape), offset
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput(f"input {name!r} does not match shape {shape}: {exc}") from None
 
 

@@ -40,7 +40,9 @@ async def test_saturated_service_answers_429_and_admitted_requests_finish() -> N
 async def test_oversized_headers_are_431_json() -> None:
     closed = f"http://127.0.0.1:{free_port()}"
     async with gateway_client(StaticBackend(closed), CollectorRegistry()) as client:
-        response = await client.get("/v2/health/live", headers={"X-Big": "a" * 40_000})
+        response = await client.get("/metrics", headers={"X-Big": "a" * 40_000})
         assert response.status_code == 431
         assert response.json()["error"]["code"] == "headers_too_large"
+        oip = await client.get("/v2/health/live", headers={"X-Big": "a" * 40_000})
+        assert oip.status_code == 431 and isinstance(oip.json()["error"], str)
         assert (await client.get("/v2/health/live")).status_code == 200
