@@ -85,7 +85,9 @@ async def test_two_slots_run_side_by_side_not_exclusive() -> None:
     assert len(model.batches) == 2  # two slots busy at once
     model.gate.set()
     assert await asyncio.gather(*tasks) == [0, 2, 4, 6]
-    assert [exclusive for _, exclusive in model.batches] == [False] * 4
+    # the two that ran side by side shared the cores; the last one may find both slots idle and
+    # run exclusive (the adaptive rule), depending on when the threads finish
+    assert [exclusive for _, exclusive in model.batches[:2]] == [False, False]
     await batcher.aclose()
 
 
