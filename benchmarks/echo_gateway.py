@@ -48,10 +48,9 @@ class FixedBackend:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve the gateway on ``--port`` with the one service ``echo`` routed to ``--upstream``."""
-    import uvicorn
-
     from gateway.app import create_app
     from gateway.config import Settings
+    from gateway.server import run_app
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.echo_gateway", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
@@ -61,17 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings(data_dir=args.data_dir, port=args.port, log_level="warning")
     spec = ServiceSpec(name=SERVICE, model=Path("echo.onnx"), visibility="public")
     app = create_app(settings, [spec], backends={"local": FixedBackend(args.upstream)})
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=settings.log_level,
-        log_config=None,
-        timeout_graceful_shutdown=5,
-    )
+    run_app(app, settings)
     return 0
 
 

@@ -7,9 +7,9 @@ from starlette.responses import Response
 
 from gateway.auth import Authenticator
 from gateway.errors import BadRequest
+from gateway.limits import read_body
 from gateway.management import ServiceManager
 from gateway.registry import Registry
-from gateway.routing import read_body
 from gateway.services import parse_text
 from gateway.system import json_response
 

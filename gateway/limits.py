@@ -11,9 +11,45 @@ import asyncio
 from collections import deque
 
 import orjson
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.errors import Overloaded
+from gateway.errors import BadRequest, Overloaded, PayloadTooLarge
+
+_DRAIN_LIMIT = 64 * 1024 * 1024  # past this, an oversized body is not read to its end
+
+
+def declared_length(request: Request, limit: int) -> int | None:
+    """The request's Content-Length (None if it sent none); `PayloadTooLarge` past `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return None
+    try:
+        size = int(declared)
+    except ValueError:
+        raise BadRequest(f"invalid Content-Length {declared!r}") from None
+    if size > limit:
+        raise PayloadTooLarge(f"request body of {size} bytes is over the limit of {limit}")
+    return size
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or `PayloadTooLarge` once it passes `limit` bytes."""
+    try:
+        declared_length(request, limit)
+    except PayloadTooLarge:
+        if int(request.headers["content-length"]) <= _DRAIN_LIMIT:
+            async for _ in request.stream():  # read it away, so the client can read our answer
+                pass
+        raise
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class Admission:

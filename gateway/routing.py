@@ -13,13 +13,11 @@ from starlette.responses import Response
 
 from gateway.auth import Authenticator
 from gateway.config import Settings
-from gateway.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from gateway.limits import Admission
+from gateway.errors import UnsupportedMediaType
+from gateway.limits import Admission, read_body
 from gateway.metrics import GatewayMetrics, ServiceMetrics
 from gateway.proxy import Proxy
 from gateway.registry import Entry, Registry
-
-_DRAIN_LIMIT = 64 * 1024 * 1024  # past this, an oversized body is not read to its end
 
 
 class DataPlane:
@@ -148,26 +146,3 @@ class DataPlane:
             "image/png...), multipart/form-data with 'file' parts, or JSON "
             '{"instances": [{"b64": ...}]}'
         )
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or `PayloadTooLarge` once it passes `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise BadRequest(f"invalid Content-Length {declared!r}") from None
-        if size > limit:
-            if size <= _DRAIN_LIMIT:  # read it away, so the client can read our answer
-                async for _ in request.stream():
-                    pass
-            raise PayloadTooLarge(f"request body of {size} bytes is over the limit of {limit}")
-    chunks: list[bytes] = []
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from starlette.applications import Starlette
+
 from gateway.config import Settings
 from gateway.services import ServiceSpec, StorageSpec, load_file
 
@@ -29,8 +31,6 @@ def add_serve_command(sub: Any) -> None:
 
 def serve_command(args: argparse.Namespace) -> int:
     """Run the gateway with `Settings` from the environment, overridden by the flags."""
-    import uvicorn
-
     from gateway.app import create_app
 
     overrides: dict[str, object] = {}
@@ -50,12 +50,20 @@ def serve_command(args: argparse.Namespace) -> int:
         document = load_file(path)
         specs.extend(document.services)
         storage.update(document.storage)
+    run_app(create_app(settings, specs, storage=storage), settings)
+    return 0
+
+
+def run_app(app: Starlette, settings: Settings) -> None:
+    """Serve a gateway app as `gateway serve` does (uvloop, httptools, graceful SIGTERM)."""
+    import uvicorn
+
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the handler that
     # was there before it: with the default one the process would end "killed by SIGTERM" (143)
     # although it answered every request. A completed graceful shutdown exits 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
-        create_app(settings, specs, storage=storage),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -65,7 +73,6 @@ def serve_command(args: argparse.Namespace) -> int:
         log_config=None,
         timeout_graceful_shutdown=10,
     )
-    return 0
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

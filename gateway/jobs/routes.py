@@ -25,6 +25,7 @@ from gateway.jobs.events import created_objects
 from gateway.jobs.intake import Intake
 from gateway.jobs.model import JOB_STATUSES
 from gateway.jobs.store import JobStore
+from gateway.limits import declared_length
 from gateway.registry import Registry
 
 _MAX_FILES = 10_000
@@ -66,7 +67,7 @@ class JobRoutes:
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media != "multipart/form-data":
             raise UnsupportedMediaType("send the files as multipart/form-data 'file' parts")
-        self._check_length(request)
+        declared_length(request, self._settings.max_body_bytes)
         limit = self._settings.max_body_bytes
         form = await request.form(max_files=_MAX_FILES, max_part_size=limit)
         try:
@@ -123,7 +124,7 @@ class JobRoutes:
     async def s3_events(self, request: Request) -> Response:
         """MinIO/AWS bucket notifications -> jobs for the services whose input path matches."""
         self._authenticate(request)
-        self._check_length(request)
+        declared_length(request, self._settings.max_body_bytes)
         try:
             document = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
@@ -157,16 +158,3 @@ class JobRoutes:
             raise Unauthorized("POST /events/s3 needs 'Authorization: Bearer <events token>'")
         if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
             raise Forbidden("wrong events token")
-
-    def _check_length(self, request: Request) -> None:
-        declared = request.headers.get("content-length")
-        if declared is None:
-            return
-        try:
-            size = int(declared)
-        except ValueError:
-            raise BadRequest(f"invalid Content-Length {declared!r}") from None
-        if size > self._settings.max_body_bytes:
-            raise PayloadTooLarge(
-                f"request body of {size} bytes is over the limit of {self._settings.max_body_bytes}"
-            )

@@ -1,0 +1,71 @@
+"""The start of every runtime process: settings from ``RUNTIME_*`` (flags override host and port),
+logging, then the app under uvicorn with uvloop and httptools."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+import uvicorn
+from pydantic import ValidationError
+from starlette.applications import Starlette
+
+
+class ServedSettings(Protocol):
+    """What every runtime's settings carry."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def log_level(self) -> str: ...
+    def model_copy(self, *, update: dict[str, object]) -> ServedSettings: ...
+
+
+S = TypeVar("S", bound=ServedSettings)
+
+
+def serve(
+    prog: str,
+    load_settings: Callable[[], S],
+    create_app: Callable[[S], Starlette],
+    argv: Sequence[str] | None = None,
+    *,
+    describe: Callable[[S], str],
+    grace: int = 30,
+) -> int:
+    """Parse the command line, read the environment, serve until interrupted; 2 on bad settings."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--host", help="override RUNTIME_HOST")
+    parser.add_argument("--port", type=int, help="override RUNTIME_PORT")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()  # required fields come from the environment
+    except ValidationError as exc:
+        print(f"invalid RUNTIME_* settings:\n{exc}", file=sys.stderr)
+        return 2
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if overrides:
+        settings = settings.model_copy(update=overrides)  # type: ignore[assignment]
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger(prog).info(
+        "serving %s on %s:%d", describe(settings), settings.host, settings.port
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        workers=1,
+        timeout_graceful_shutdown=grace,
+    )
+    return 0
