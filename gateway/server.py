@@ -44,6 +44,7 @@ def serve_command(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format=LOG_FORMAT, datefmt="%H:%M:%S", force=True
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per readiness poll
     specs: list[ServiceSpec] = []
     storage: dict[str, StorageSpec] = {}
     for path in settings.files:
