@@ -58,44 +58,70 @@ def _weed() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
-    folder = tmp_path_factory.mktemp("seaweed")
-    ports = {
-        name: free_port()
-        for name in ("master", "volume", "filer", "s3", "admin", "webdav", "debug", "metrics")
-    }
-    grpc = {name: free_port() for name in ("master", "volume", "filer", "s3", "admin")}
-    command = [
-        _weed(), "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        "-admin.ui=false", "-webdav=false",
-        f"-master.port={ports['master']}", f"-master.port.grpc={grpc['master']}",
-        f"-volume.port={ports['volume']}", f"-volume.port.grpc={grpc['volume']}",
-        f"-filer.port={ports['filer']}", f"-filer.port.grpc={grpc['filer']}",
-        f"-s3.port={ports['s3']}", f"-s3.port.grpc={grpc['s3']}",
-        f"-admin.port={ports['admin']}", f"-admin.port.grpc={grpc['admin']}",
-        f"-webdav.port={ports['webdav']}", f"-debug.port={ports['debug']}",
-        f"-metricsPort={ports['metrics']}",
-    ]  # fmt: skip
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
-    log_path = folder / "weed.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    server = Seaweed(f"http://127.0.0.1:{ports['s3']}")
-    try:
-        _wait_until_serving(server, proc, log_path)
-        yield server
-    finally:
+class SeaweedProcess:
+    """One `weed mini` over `folder`, on loopback ports chosen free once: it can be stopped and
+    started again on the same ports and data, so its objects outlive a restart."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._ports = {
+            name: free_port()
+            for name in ("master", "volume", "filer", "s3", "admin", "webdav", "debug", "metrics")
+        }
+        self._grpc = {name: free_port() for name in ("master", "volume", "filer", "s3", "admin")}
+        self.server = Seaweed(f"http://127.0.0.1:{self._ports['s3']}")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server and wait until it serves S3 requests."""
+        ports, grpc, folder = self._ports, self._grpc, self.folder
+        command = [
+            _weed(), "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-admin.ui=false", "-webdav=false",
+            f"-master.port={ports['master']}", f"-master.port.grpc={grpc['master']}",
+            f"-volume.port={ports['volume']}", f"-volume.port.grpc={grpc['volume']}",
+            f"-filer.port={ports['filer']}", f"-filer.port.grpc={grpc['filer']}",
+            f"-s3.port={ports['s3']}", f"-s3.port.grpc={grpc['s3']}",
+            f"-admin.port={ports['admin']}", f"-admin.port.grpc={grpc['admin']}",
+            f"-webdav.port={ports['webdav']}", f"-debug.port={ports['debug']}",
+            f"-metricsPort={ports['metrics']}",
+        ]  # fmt: skip
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+        log_path = folder / "weed.log"
+        with log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        try:
+            _wait_until_serving(self.server, self.proc, log_path)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the server (SIGTERM to its process group, SIGKILL after 15 s or at once with
+        `kill`, a crash); the data stays."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+    weed = SeaweedProcess(tmp_path_factory.mktemp("seaweed"))
+    weed.start()
+    try:
+        yield weed.server
+    finally:
+        weed.stop()
 
 
 def _wait_until_serving(server: Seaweed, proc: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -129,11 +129,12 @@ class JobStore:
         """Record the end state, outputs, error and log of items (one transaction)."""
         with self._tx() as db:
             db.executemany(
-                "UPDATE items SET state = ?, outputs = ?, error = ?, log = ? "
+                "UPDATE items SET state = ?, attempts = ?, outputs = ?, error = ?, log = ? "
                 "WHERE job_id = ? AND idx = ?",
                 [
                     (
                         i.state,
+                        i.attempts,
                         json.dumps(list(i.outputs)),
                         json.dumps(i.error) if i.error is not None else None,
                         i.log,

@@ -2,8 +2,10 @@
 
 At most ``job_concurrency`` batches of one service are in flight at once (each a request to its
 runtime of up to ``batching.max_batch_size`` items). Transient failures (`Retryable` errors,
-upstream errors and timeouts) are retried with exponential backoff, ``job_retries`` times; then the
-batch's items fail with the last error and the job goes on. Items wait in the queue (still
+upstream errors and timeouts, an unreachable object store) are retried ``job_retries`` times,
+``job_retry_backoff`` seconds apart at first, doubling each time up to 30 s: an outage shorter than
+that bounded window costs nothing. Then the batch's items fail with the last error (``unavailable``
+for the object store: safe to submit again) and the job goes on. Items wait in the queue (still
 cancellable, without using retries) while their service is starting.
 """
 
@@ -25,6 +27,7 @@ from gateway.registry import Registry
 
 log = logging.getLogger("gateway.jobs")
 _IDLE_POLL = 5.0  # seconds: a safety net; new work wakes the loop at once
+_MAX_RETRY_DELAY = 30.0  # seconds: the longest wait between two attempts of a batch
 
 
 class Workers:
@@ -127,7 +130,8 @@ class Workers:
                 if not transient or retries >= self._settings.job_retries:
                     log.warning("%d item(s) of %s failed: %s", len(items), service, exc.message)
                     return [replace(failed(i, exc), attempts=i.attempts + retries) for i in items]
-                delay = self._settings.job_retry_backoff * 2**retries
+                backoff = self._settings.job_retry_backoff * 2 ** min(retries, 30)
+                delay = min(backoff, _MAX_RETRY_DELAY)
                 log.info("%s: %s; retry %d in %.1f s", service, exc.message, retries + 1, delay)
                 retries += 1
                 await asyncio.sleep(delay)

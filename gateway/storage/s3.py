@@ -3,7 +3,10 @@
 boto3 is blocking, so each call runs in a worker thread; the client is thread-safe. Addressing is
 path-style (``endpoint/bucket/key``), which every S3-compatible server accepts. A key's first
 segment is the bucket; a bucket that does not exist yet is created on the first write to it.
-botocore's exceptions are translated into the `GatewayError` tree here.
+botocore's exceptions are translated into the `GatewayError` tree here: a missing object or bucket
+is `NotFound`; a store that cannot be reached, drops the connection, times out or answers a
+transient 5xx (after botocore's own retries) is `Unavailable` (503, `Retryable`: the job workers
+retry it); anything else it answers is `UpstreamError`.
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import (  # type: ignore[import-untyped]
     BotoCoreError,
     ClientError,
-    EndpointConnectionError,
+    HTTPClientError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from gateway.errors import NotFound, Unavailable, UpstreamError
 from gateway.storage.base import ObjectInfo, check_key, check_prefix
 
 T = TypeVar("T")
 _MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
+_TRANSIENT_STATUS = {500, 502, 503, 504}  # InternalError, SlowDown, a store (re)starting
 
 
 class S3Store:
@@ -40,6 +45,7 @@ class S3Store:
         timeout: float = 30.0,
     ) -> None:
         self.endpoint = endpoint
+        self.region = region
         self._client: Any = boto3.session.Session().client(
             "s3",
             endpoint_url=endpoint,
@@ -63,8 +69,11 @@ class S3Store:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in _MISSING:
                 raise NotFound(f"{what}: not found ({code})") from exc
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in _TRANSIENT_STATUS:
+                raise Unavailable(f"{what}: object store unavailable ({code}): {exc}") from exc
             raise UpstreamError(f"{what}: object store answered {code}: {exc}") from exc
-        except EndpointConnectionError as exc:
+        except (BotoConnectionError, HTTPClientError) as exc:  # refused, reset, timed out
             raise Unavailable(f"{what}: object store unreachable: {exc}") from exc
         except BotoCoreError as exc:
             raise UpstreamError(f"{what}: object store failed: {exc}") from exc
