@@ -78,4 +78,10 @@ class Settings(BaseSettings):
     job_retries: int = Field(default=3, ge=0)
     job_retry_backoff: float = Field(default=0.5, ge=0)
     watch_interval: float = Field(default=2.0, gt=0, description="bucket watcher poll, seconds")
+    kube_jobs: bool = Field(
+        default=True,
+        description="a job of a knative/deployment service whose storage is S3 runs as one "
+        "batch/v1 Job (python -m runtimes.batch in the service's image); false: through the "
+        "service's HTTP endpoint",
+    )
     events_token: SecretStr | None = None

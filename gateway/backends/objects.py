@@ -2,14 +2,15 @@
 
 Pure functions, no API calls: tests validate their output against the official schemas. Every
 object carries the labels `labels(name)`; the Knative Service is built in `knative_service`, the
-Deployment, its ClusterIP Service and its HorizontalPodAutoscaler in `deployment_objects`.
+Deployment, its ClusterIP Service and its HorizontalPodAutoscaler in `deployment_objects`, and the
+``batch/v1`` Job that runs one gateway job (`batch_job`) in the service's image and placement.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway.backends.runtime_env import runtime_env
+from gateway.backends.runtime_env import SCRIPT_ITEM_TIMEOUT, runtime_env
 from gateway.backends.variants import Placement, placement
 from gateway.config import Settings
 from gateway.services import ServiceSpec
@@ -25,6 +26,11 @@ DEFAULT_TIMEOUT_SECONDS = 300
 MAX_TIMEOUT_SECONDS = 600  # Knative's default max-revision-timeout-seconds
 HPA_CPU_UTILISATION = 80
 MAX_CONTAINER_CONCURRENCY = 1000  # Knative's default container-concurrency-max-limit
+JOB_LABEL = "inference-gateway/job"
+JOB_COMMAND = ("python", "-m", "runtimes.batch")
+JOB_BACKOFF_LIMIT = 2  # pods started again after a crash; each resumes where the last stopped
+JOB_STARTUP_SECONDS = 300  # on top of the per-item time: scheduling, image pull, model load
+JOB_TTL_SECONDS = 3600  # a finished Job (and its pod's log) stays an hour, then goes
 
 
 def labels(name: str) -> dict[str, str]:
@@ -174,6 +180,57 @@ def deployment_objects(spec: ServiceSpec, settings: Settings) -> tuple[Obj, Obj,
         },
     }
     return deployment, service, hpa
+
+
+def job_deadline(spec: ServiceSpec, items: int) -> int:
+    """activeDeadlineSeconds of a Job of `items` files: the service's timeout (else the
+    default per request or per script run) per file, plus the start-up allowance."""
+    default = SCRIPT_ITEM_TIMEOUT if spec.runtime == "script" else DEFAULT_TIMEOUT_SECONDS
+    per_item = spec.timeout or default
+    return JOB_STARTUP_SECONDS + -int(-(per_item * max(1, items)) // 1)
+
+
+def batch_job(
+    spec: ServiceSpec,
+    settings: Settings,
+    *,
+    name: str,
+    job_id: str,
+    items: int,
+    env: dict[str, str],
+    secret: str | None,
+) -> Obj:
+    """The ``batch/v1`` Job that runs gateway job `job_id` (`items` files) of service `spec`.
+
+    Its one pod runs ``python -m runtimes.batch`` in the service's image, with the image, the
+    ``RUNTIME_*`` env, the resources and the node placement of the service's own pods, plus the
+    ``JOB_*`` `env`; the object-store credentials come from the Secret `secret` (``envFrom``).
+    ``restartPolicy: Never`` with a small ``backoffLimit``: the Job controller starts a new pod
+    after a failure, which skips the items already recorded.
+    """
+    where = placement(spec, settings.gpu_node_label)
+    pod = pod_spec(spec, settings, where)
+    runner = pod["containers"][0]
+    del runner["ports"], runner["readinessProbe"]  # it serves nothing: it runs and exits
+    runner["name"] = "batch"
+    runner["command"] = list(JOB_COMMAND)
+    runner["env"] += [{"name": key, "value": value} for key, value in sorted(env.items())]
+    if secret is not None:
+        runner["envFrom"] = [{"secretRef": {"name": secret}}]
+    pod["restartPolicy"] = "Never"
+    pod["automountServiceAccountToken"] = False  # the pod never calls the Kubernetes API
+    job_labels = {**labels(spec.name), JOB_LABEL: job_id}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": settings.kube_namespace, "labels": job_labels},
+        "spec": {
+            "backoffLimit": JOB_BACKOFF_LIMIT,
+            "activeDeadlineSeconds": job_deadline(spec, items),
+            "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
+            "template": {"metadata": {"labels": job_labels}, "spec": pod},
+        },
+    }
 
 
 def min_replicas(spec: ServiceSpec) -> int:

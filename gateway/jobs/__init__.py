@@ -1,4 +1,8 @@
-"""The async job path: durable jobs, workers, event sources, pipelines (`JobService`)."""
+"""The async job path: durable jobs, workers, event sources, pipelines (`JobService`).
+
+With a Kubernetes backend enabled, the jobs of Kubernetes-backed services with S3 storage run as
+``batch/v1`` Jobs (`gateway.jobs.kube`); every other job goes through the service's endpoint.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from starlette.routing import Route
 
@@ -22,6 +27,9 @@ from gateway.metrics import GatewayMetrics
 from gateway.proxy import Proxy
 from gateway.registry import Registry
 from gateway.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from gateway.jobs.kube import KubeJobs
 
 __all__ = ["Item", "Job", "JobService", "JobStore", "ObjectRef"]
 log = logging.getLogger("gateway.jobs")
@@ -45,7 +53,14 @@ class JobService:
             registry, proxy, self.stores, self._pipeline,
             upstream_timeout=settings.upstream_timeout,
         )  # fmt: skip
-        self.workers = Workers(settings, self.store, registry, runner, metrics)
+        self.kube: KubeJobs | None = None
+        if {"knative", "deployment"} & set(settings.backends) or self.store.unfinished_kube_jobs():
+            from gateway.jobs.kube import KubeJobs  # the kubernetes client: only where used
+
+            self.kube = KubeJobs(
+                settings, self.store, registry, self.stores, self._pipeline, metrics
+            )
+        self.workers = Workers(settings, self.store, registry, runner, metrics, self.kube)
         self.intake = Intake(self.store, registry, self.stores, self.workers.wake)
         self.watcher = BucketWatcher(
             self.store, registry, self.stores, self.intake, settings.watch_interval
@@ -68,6 +83,8 @@ class JobService:
     async def start(self) -> None:
         """Resume interrupted work and start the bucket watcher."""
         self.workers.start()
+        if self.kube is not None:
+            self.kube.resume()
         self._watching = asyncio.create_task(self.watcher.run(), name="bucket-watcher")
 
     async def aclose(self) -> None:
@@ -76,6 +93,8 @@ class JobService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watching
         await self.workers.aclose()
+        if self.kube is not None:
+            await self.kube.aclose()
         for objects in self.stores.values():
             await objects.aclose()
         self.store.close()

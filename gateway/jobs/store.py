@@ -6,6 +6,11 @@ written again under the same keys). The ``seen`` table holds every object (stora
 that became a job, whatever its source (API upload, S3 event, watcher, pipeline): it is both the
 event deduplication and the bucket watcher's checkpoint. Calls are short and run on the event
 loop; ``synchronous=NORMAL`` in WAL mode survives a process crash (not a power loss).
+
+The ``kube_jobs`` table names the Kubernetes Job of each job that runs as one (`gateway.jobs.kube`),
+recorded before the Job is created. Such a job's items are never claimed by the HTTP workers nor
+re-queued at start: they stay ``queued`` while the Job waits in the cluster, become ``running`` once
+its pod runs, and the gateway resumes watching the Job after a restart.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -33,6 +38,8 @@ CREATE TABLE IF NOT EXISTS items (
     attempts INTEGER NOT NULL DEFAULT 0, outputs TEXT NOT NULL DEFAULT '[]', error TEXT, log TEXT,
     PRIMARY KEY (job_id, idx));
 CREATE INDEX IF NOT EXISTS items_by_state ON items (service, state);
+CREATE TABLE IF NOT EXISTS kube_jobs (
+    job_id TEXT PRIMARY KEY REFERENCES jobs (id), name TEXT NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (
     storage TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL, job_id TEXT NOT NULL,
     PRIMARY KEY (storage, key, etag));
@@ -50,6 +57,11 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        self._cancel_hooks: list[Callable[[str], None]] = []
+
+    def on_cancel(self, hook: Callable[[str], None]) -> None:
+        """Call `hook(job_id)` after a job is cancelled."""
+        self._cancel_hooks.append(hook)
 
     def close(self) -> None:
         self._db.close()
@@ -102,7 +114,10 @@ class JobStore:
     def requeue_running(self) -> int:
         """Put back in the queue the items a previous process left running; returns how many."""
         with self._tx() as db:
-            count = db.execute("UPDATE items SET state = 'queued' WHERE state = 'running'").rowcount
+            count = db.execute(
+                "UPDATE items SET state = 'queued' WHERE state = 'running' "
+                "AND job_id NOT IN (SELECT job_id FROM kube_jobs)"
+            ).rowcount
         return int(count)
 
     def services_with_work(self) -> list[str]:
@@ -114,7 +129,7 @@ class JobStore:
         with self._tx() as db:
             rows = db.execute(
                 f"SELECT {_ITEM_COLUMNS} FROM items WHERE service = ? AND state = 'queued' "
-                "ORDER BY rowid LIMIT ?",
+                "AND job_id NOT IN (SELECT job_id FROM kube_jobs) ORDER BY rowid LIMIT ?",
                 (service, limit),
             ).fetchall()
             db.executemany(
@@ -154,7 +169,50 @@ class JobStore:
                 raise Conflict(f"job {job_id} is {job.status}: only a queued job can be cancelled")
             db.execute("UPDATE items SET state = 'cancelled' WHERE job_id = ?", (job_id,))
             self._refresh(db, {job_id})
+        for hook in self._cancel_hooks:
+            hook(job_id)
         return self.get(job_id)
+
+    def submit_kube_job(self, service: str, name_for: Callable[[str], str]) -> Job | None:
+        """The oldest queued job of `service` without a Kubernetes Job, its Job's name
+        (`name_for(job_id)`) recorded; None if there is none. Its items stay queued."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT job_id FROM items WHERE service = ? AND state = 'queued' "
+                "AND job_id NOT IN (SELECT job_id FROM kube_jobs) ORDER BY rowid LIMIT 1",
+                (service,),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "INSERT INTO kube_jobs VALUES (?, ?, ?)", (row[0], name_for(row[0]), time.time())
+            )
+        return self.get(row[0])
+
+    def kube_job(self, job_id: str) -> tuple[str, float] | None:
+        """The name of the job's Kubernetes Job and when it was recorded, if it has one."""
+        row = self._db.execute(
+            "SELECT name, created FROM kube_jobs WHERE job_id = ?", (job_id,)
+        ).fetchone()
+        return (str(row[0]), float(row[1])) if row else None
+
+    def unfinished_kube_jobs(self) -> list[str]:
+        """Jobs running as Kubernetes Jobs with items not finished yet (to watch after a start)."""
+        rows = self._db.execute(
+            "SELECT k.job_id FROM kube_jobs k WHERE EXISTS (SELECT 1 FROM items i "
+            "WHERE i.job_id = k.job_id AND i.state IN ('queued', 'running')) ORDER BY k.created"
+        )
+        return [str(row[0]) for row in rows]
+
+    def start_items(self, job_id: str) -> None:
+        """The job's queued items are running now (its Kubernetes Job's pod runs)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE items SET state = 'running', attempts = attempts + 1 "
+                "WHERE job_id = ? AND state = 'queued'",
+                (job_id,),
+            )
+            self._refresh(db, {job_id})
 
     def get(self, job_id: str) -> Job:
         row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()

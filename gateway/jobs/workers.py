@@ -7,6 +7,9 @@ upstream errors and timeouts, an unreachable object store) are retried ``job_ret
 that bounded window costs nothing. Then the batch's items fail with the last error (``unavailable``
 for the object store: safe to submit again) and the job goes on. Items wait in the queue (still
 cancellable, without using retries) while their service is starting.
+
+A service whose jobs run as Kubernetes Jobs (`gateway.jobs.kube.KubeJobs.handles`) takes a whole
+job per slot instead of a batch: at most ``job_concurrency`` of its Kubernetes Jobs at once.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from gateway.config import Settings
 from gateway.errors import GatewayError, Retryable, ServiceNotFound, UpstreamError, UpstreamTimeout
@@ -24,6 +28,9 @@ from gateway.jobs.runner import ItemRunner, failed
 from gateway.jobs.store import JobStore
 from gateway.metrics import GatewayMetrics
 from gateway.registry import Registry
+
+if TYPE_CHECKING:  # the kubernetes client loads only where a Kubernetes backend is enabled
+    from gateway.jobs.kube import KubeJobs
 
 log = logging.getLogger("gateway.jobs")
 _IDLE_POLL = 5.0  # seconds: a safety net; new work wakes the loop at once
@@ -40,8 +47,10 @@ class Workers:
         registry: Registry,
         runner: ItemRunner,
         metrics: GatewayMetrics | None = None,
+        kube: KubeJobs | None = None,
     ) -> None:
         self._metrics = metrics
+        self._kube = kube
         self._settings = settings
         self._store = store
         self._registry = registry
@@ -79,10 +88,27 @@ class Workers:
         event = self._wakeups[service]
         slots = asyncio.Semaphore(self._settings.job_concurrency)
         running: set[asyncio.Task[None]] = set()
+
+        def track(work: Coroutine[Any, Any, None]) -> None:
+            task = asyncio.create_task(work)
+            running.add(task)
+            task.add_done_callback(running.discard)
+            task.add_done_callback(lambda _: slots.release())
+
         try:
             while True:
                 await slots.acquire()
                 event.clear()
+                entry = self._registry.find(service)
+                if self._kube is not None and entry is not None and self._kube.handles(entry.spec):
+                    job = self._kube.submit(entry.spec)  # its pods need no running service
+                    if job is None:
+                        slots.release()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(event.wait(), _IDLE_POLL)
+                        continue
+                    track(self._kube.run(job.id))
+                    continue
                 with contextlib.suppress(ServiceNotFound):  # its items fail in _process
                     await self._servable(service)  # items stay queued (cancellable) meanwhile
                 entry = self._registry.find(service)
@@ -93,10 +119,7 @@ class Workers:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(event.wait(), _IDLE_POLL)
                     continue
-                task = asyncio.create_task(self._process(service, items))
-                running.add(task)
-                task.add_done_callback(running.discard)
-                task.add_done_callback(lambda _: slots.release())
+                track(self._process(service, items))
         finally:
             for task in running:
                 task.cancel()
