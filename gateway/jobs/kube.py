@@ -35,13 +35,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-import orjson
 from kubernetes import client  # type: ignore[import-untyped]
 
 from gateway.backends.kube import KubeApi, Obj
@@ -49,48 +47,29 @@ from gateway.backends.objects import JOB_LABEL, batch_job, job_deadline
 from gateway.config import Settings
 from gateway.errors import Conflict, GatewayError, NotFound, Retryable, Unavailable
 from gateway.jobs.bindings import input_binding, output_bindings
+from gateway.jobs.kube_work import (
+    finished,
+    job_name,
+    read_records,
+    secret_name,
+    started,
+    work_folder,
+    write_manifest,
+)
 from gateway.jobs.model import Item, Job, ObjectRef
 from gateway.jobs.store import JobStore
 from gateway.metrics import GatewayMetrics
 from gateway.registry import Registry
 from gateway.services import ServiceSpec
-from gateway.storage import ObjectStore, join_key
+from gateway.storage import ObjectStore
 
 log = logging.getLogger("gateway.jobs.kube")
 
 KUBE_BACKENDS = ("knative", "deployment")
 WATCH_GRACE = 120.0  # seconds past activeDeadlineSeconds before the gateway gives up on a Job
-SECRET_PREFIX = "inference-gateway-storage-"
 _RETRY_DELAY = 1.0
 
 OutputHook = Callable[[list[ObjectRef]], Awaitable[None]]
-
-
-def job_name(service: str, job_id: str) -> str:
-    """The Kubernetes Job's name: ``<service>-job-<12 hex of the job id>`` (at most 56 chars)."""
-    return f"{service}-job-{job_id[:12]}"
-
-
-def secret_name(storage: str) -> str:
-    """The Secret holding a storage's credentials (a DNS-1123 name)."""
-    cleaned = re.sub(r"[^a-z0-9-]+", "-", storage.lower()).strip("-") or "default"
-    return (SECRET_PREFIX + cleaned)[:253]
-
-
-def finished(obj: Obj) -> tuple[str, str] | None:
-    """``("Complete" | "Failed", reason: message)`` once the Job is over, else None."""
-    for condition in (obj.get("status") or {}).get("conditions") or []:
-        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
-            text = ": ".join(str(condition[k]) for k in ("reason", "message") if condition.get(k))
-            return str(condition["type"]), text
-    return None
-
-
-def started(obj: Obj) -> bool:
-    """Whether a pod of the Job runs (ready) or ran (succeeded, failed), or the Job is over."""
-    status = obj.get("status") or {}
-    counts = (status.get(k) or 0 for k in ("ready", "succeeded", "failed"))
-    return any(c > 0 for c in counts) or finished(obj) is not None
 
 
 class KubeJobs:
@@ -209,12 +188,12 @@ class KubeJobs:
         items = [i for i in job.items if i.state in ("queued", "running")]
         if not items:
             return
-        folder = _folder(spec, job_id)
-        records = await self._records(objects, folder)
+        folder = work_folder(spec, job_id)
+        records = await read_records(objects, folder)
         if all(i.index in records for i in items):  # done before a restart
             await self._conclude(job_id, storage, records, None)
             return
-        await self._write_manifest(objects, spec, job_id, items, folder)
+        await write_manifest(objects, spec, job_id, items, folder)
         await self._create(spec, job_id, name, len(items), storage, folder, where)
         total = job_deadline(spec, len(items)) + WATCH_GRACE
         deadline = time.monotonic() + max(1.0, created + total - time.time())
@@ -228,7 +207,7 @@ class KubeJobs:
         if outcome is None:
             await self._delete(name)
             outcome = ("Failed", f"did not finish within {total:.0f} s; deleted")
-        records = await self._records(objects, folder)
+        records = await read_records(objects, folder)
         await self._conclude(job_id, storage, records, (where, *outcome))
 
     async def _create(
@@ -284,19 +263,6 @@ class KubeJobs:
                 log.warning("%s: %s; watching again", where, exc.message)
                 await asyncio.sleep(min(_RETRY_DELAY, max(0.0, deadline - time.monotonic())))
         return None
-
-    async def _records(self, objects: ObjectStore, folder: str) -> dict[int, dict[str, Any]]:
-        """The status records the pod wrote so far, by item index."""
-        records: dict[int, dict[str, Any]] = {}
-        for info in await objects.list(f"{folder}/items/"):
-            try:
-                record = orjson.loads(await objects.get(info.key))
-                records[int(record["index"])] = record
-            except NotFound:
-                continue
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                log.warning("ignoring a malformed status record %s", info.key)
-        return records
 
     async def _conclude(
         self,
@@ -356,27 +322,6 @@ class KubeJobs:
             for item in items:
                 self._metrics.jobs.labels(item.service, item.state).inc()
 
-    async def _write_manifest(
-        self,
-        objects: ObjectStore,
-        spec: ServiceSpec,
-        job_id: str,
-        items: Sequence[Item],
-        folder: str,
-    ) -> None:
-        manifest = {
-            "job_id": job_id,
-            "service": spec.name,
-            "runtime": spec.runtime,
-            "items": [{"index": i.index, "key": i.key} for i in items],
-            "outputs": [
-                {"path": b.path, "suffix": list(b.suffix), "prefix": list(b.prefix)}
-                for b in output_bindings(spec)
-            ],
-            "records": f"{folder}/items",
-        }
-        await objects.put(f"{folder}/work.json", orjson.dumps(manifest), "application/json")
-
     # --- cancelling and closing ----------------------------------------------------------------
 
     def _cancelled(self, job_id: str) -> None:
@@ -419,9 +364,3 @@ class KubeJobs:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._kube.close()
-
-
-def _folder(spec: ServiceSpec, job_id: str) -> str:
-    """``<bucket of the first output binding>/_gateway/jobs/<job id>``."""
-    bucket = output_bindings(spec)[0].path.strip("/").split("/", 1)[0]
-    return join_key(bucket, f"_gateway/jobs/{job_id}")

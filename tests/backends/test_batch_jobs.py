@@ -26,7 +26,7 @@ from gateway.app import create_app
 from gateway.backends.knative import KnativeBackend
 from gateway.backends.objects import JOB_COMMAND, JOB_LABEL, batch_job
 from gateway.config import Settings
-from gateway.jobs.kube import job_name, secret_name
+from gateway.jobs.kube_work import job_name, secret_name
 from gateway.services import ServiceSpec, StorageIO, StorageSpec
 from tests.backends import cluster
 from tests.backends.conftest import gone, kube_settings, make_api_client

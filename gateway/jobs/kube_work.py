@@ -1,0 +1,94 @@
+"""The work a Kubernetes Job of a gateway job carries, and what it reports back.
+
+Names (the Job's, the credentials Secret's), the manifest the gateway writes before creating the
+Job (``<bucket>/_gateway/jobs/<job id>/work.json``), the per-item status records the pod writes
+(``.../items/<index>.json``), and the reading of a Job object's conditions. See `gateway.jobs.kube`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from gateway.backends.kube import Obj
+from gateway.errors import NotFound
+from gateway.jobs.bindings import output_bindings
+from gateway.jobs.model import Item
+from gateway.services import ServiceSpec
+from gateway.storage import ObjectStore, join_key
+
+log = logging.getLogger("gateway.jobs.kube")
+
+SECRET_PREFIX = "inference-gateway-storage-"
+
+
+def job_name(service: str, job_id: str) -> str:
+    """The Kubernetes Job's name: ``<service>-job-<12 hex of the job id>`` (at most 56 chars)."""
+    return f"{service}-job-{job_id[:12]}"
+
+
+def secret_name(storage: str) -> str:
+    """The Secret holding a storage's credentials (a DNS-1123 name)."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", storage.lower()).strip("-") or "default"
+    return (SECRET_PREFIX + cleaned)[:253]
+
+
+def finished(obj: Obj) -> tuple[str, str] | None:
+    """``("Complete" | "Failed", reason: message)`` once the Job is over, else None."""
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
+            text = ": ".join(str(condition[k]) for k in ("reason", "message") if condition.get(k))
+            return str(condition["type"]), text
+    return None
+
+
+def started(obj: Obj) -> bool:
+    """Whether a pod of the Job runs (ready) or ran (succeeded, failed), or the Job is over."""
+    status = obj.get("status") or {}
+    counts = (status.get(k) or 0 for k in ("ready", "succeeded", "failed"))
+    return any(c > 0 for c in counts) or finished(obj) is not None
+
+
+def work_folder(spec: ServiceSpec, job_id: str) -> str:
+    """``<bucket of the first output binding>/_gateway/jobs/<job id>``."""
+    bucket = output_bindings(spec)[0].path.strip("/").split("/", 1)[0]
+    return join_key(bucket, f"_gateway/jobs/{job_id}")
+
+
+async def write_manifest(
+    objects: ObjectStore,
+    spec: ServiceSpec,
+    job_id: str,
+    items: Sequence[Item],
+    folder: str,
+) -> None:
+    manifest = {
+        "job_id": job_id,
+        "service": spec.name,
+        "runtime": spec.runtime,
+        "items": [{"index": i.index, "key": i.key} for i in items],
+        "outputs": [
+            {"path": b.path, "suffix": list(b.suffix), "prefix": list(b.prefix)}
+            for b in output_bindings(spec)
+        ],
+        "records": f"{folder}/items",
+    }
+    await objects.put(f"{folder}/work.json", orjson.dumps(manifest), "application/json")
+
+
+async def read_records(objects: ObjectStore, folder: str) -> dict[int, dict[str, Any]]:
+    """The status records the pod wrote so far, by item index."""
+    records: dict[int, dict[str, Any]] = {}
+    for info in await objects.list(f"{folder}/items/"):
+        try:
+            record = orjson.loads(await objects.get(info.key))
+            records[int(record["index"])] = record
+        except NotFound:
+            continue
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("ignoring a malformed status record %s", info.key)
+    return records
