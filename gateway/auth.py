@@ -15,6 +15,20 @@ from starlette.requests import Request
 from gateway.config import Settings
 from gateway.errors import Forbidden, Unauthorized
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to serve everyone, unauthenticated, beyond this machine (unless told to)."""
+    if settings.admin_token or settings.allow_anonymous:
+        return
+    if settings.host in LOOPBACK_HOSTS or settings.host.startswith("127."):
+        return
+    raise Forbidden(
+        f"refusing to serve on {settings.host} without GATEWAY_ADMIN_TOKEN: anyone could manage "
+        "and call every service. Set GATEWAY_ADMIN_TOKEN (or GATEWAY_ALLOW_ANONYMOUS=true)."
+    )
+
 
 def new_token() -> str:
     """64 hex characters from the OS's CSPRNG."""

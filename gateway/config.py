@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".data"), description="logs and state of this gateway")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     admin_token: SecretStr | None = None
+    allow_anonymous: bool = Field(
+        default=False, description="serve without an admin token on a non-loopback address"
+    )
     services_db: Path | None = Field(default=None, description="None: data_dir/services.db")
     backends: tuple[BackendName, ...] = Field(default=("local",), description="enabled backends")
 

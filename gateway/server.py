@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from gateway.auth import check_exposure
 from gateway.config import Settings
 from gateway.services import ServiceSpec, StorageSpec, load_file
 
@@ -41,6 +42,7 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.file:
         overrides["files"] = tuple(args.file)
     settings = Settings().model_copy(update=overrides)
+    check_exposure(settings)
     logging.basicConfig(
         level=settings.log_level.upper(), format=LOG_FORMAT, datefmt="%H:%M:%S", force=True
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import subprocess
 import sys
 import time
@@ -244,3 +245,12 @@ def test_oscar_two_service_fdl_is_applied_and_listed(
         assert listed["img-preprocess"]["state"] == "ready"
         admin.delete_service("img-preprocess")
         admin.delete_service("detector")
+
+
+def test_no_anonymous_gateway_beyond_loopback(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "gateway", "serve", "--host", "0.0.0.0", "--port", "1"]
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)}
+    env.pop("GATEWAY_ADMIN_TOKEN", None)
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert refused.returncode == 2
+    assert "GATEWAY_ADMIN_TOKEN" in refused.stderr and "Traceback" not in refused.stderr
