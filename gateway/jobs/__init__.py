@@ -69,8 +69,8 @@ class JobService:
             settings, self.store, self.intake, registry, auth or Authenticator(settings)
         )
         self._watching: asyncio.Task[None] | None = None
-        if settings.events_token is None:
-            log.info("POST /events/s3 is open: set GATEWAY_EVENTS_TOKEN to require a token")
+        if settings.events_token is None and settings.admin_token is not None:
+            log.info("POST /events/s3 takes the admin token: set GATEWAY_EVENTS_TOKEN for its own")
 
     async def _pipeline(self, written: list[ObjectRef]) -> None:
         """Outputs that are another service's inputs become its jobs at once."""

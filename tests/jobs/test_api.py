@@ -258,3 +258,20 @@ async def test_the_watcher_turns_a_dropped_file_into_one_job(
     details = [(await client.get(f"/jobs/{j['job_id']}")).json() for j in watcher_jobs]
     keys = [i["key"] for d in details for i in d["items"]]
     assert keys.count("uploads/digits/dropped/9.png") == 1
+
+
+async def test_webhook_takes_the_admin_token_when_it_has_none_of_its_own(tmp_path: Path) -> None:
+    admin = "a" * 64
+    settings = Settings(data_dir=tmp_path, admin_token=SecretStr(admin))
+    app = create_app(settings, [], backends={"knative": StuckBackend()})  # type: ignore[dict-item]
+    event = minio_event("nowhere", "x/y.png", "0123abcd" * 4, "17A3B2C1D0E4F5A7")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+            assert (await http.post("/events/s3", json=event)).status_code == 401
+            wrong = await http.post("/events/s3", json=event, headers={"Authorization": "Bearer x"})
+            assert wrong.status_code == 403
+            ok = await http.post(
+                "/events/s3", json=event, headers={"Authorization": f"Bearer {admin}"}
+            )
+            assert ok.status_code == 200 and ok.json()["jobs"] == []  # no service reads there
