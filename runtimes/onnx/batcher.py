@@ -1,8 +1,9 @@
 """Batcher: an adaptive request batcher in front of a blocking model.
 
 Requests wait in one bounded queue. Whenever an inference slot is free, the batcher takes what is
-*already* waiting - up to ``max_batch_size`` requests that arrived within ``max_latency_ms`` of
-the oldest one and share its ``batch_key`` - and runs it at once in a worker thread. It never
+*already* waiting - its share (the waiting requests divided among the slots), at most
+``max_batch_size`` requests that arrived within ``max_latency_ms`` of the oldest one and share its
+``batch_key`` - and runs it at once in a worker thread. It never
 holds a free slot to wait for more, so a lone client pays no batching delay, while under load
 batches grow by themselves.
 
@@ -131,8 +132,11 @@ class Batcher(Generic[T, R]):
             run.add_done_callback(functools.partial(self._finish, batch, taken, started))
 
     def _take(self) -> list[_Pending[T, R]]:
+        # Share what waits among the slots: a slot that took it all would keep its callers
+        # waiting for one long batch while the next slot to free up found nothing to do.
+        limit = min(self.max_batch_size, -(-len(self._queue) // self.slots))
         batch: list[_Pending[T, R]] = []
-        while self._queue and len(batch) < self.max_batch_size:
+        while self._queue and len(batch) < limit:
             head = self._queue[0]
             if batch and (
                 head.enqueued - batch[0].enqueued > self.max_latency
