@@ -113,13 +113,19 @@ class Batcher(Generic[T, R]):
     async def _dispatch(self) -> None:
         assert self._wakeup is not None and self._executor is not None
         loop = asyncio.get_running_loop()
+        share = 0  # per slot, in this round of takes (a round ends when the loop has to wait)
         while True:
             while not self._queue or self._free == 0:
                 if self._closing and not self._queue and self._running == 0:
                     return
                 self._wakeup.clear()
+                share = 0
                 await self._wakeup.wait()
-            batch = self._take()
+            if share == 0:
+                # What waits is shared among the slots: a slot that took it all would keep its
+                # callers waiting on one long batch while the next slot to free had nothing to do.
+                share = -(-len(self._queue) // self.slots)
+            batch = self._take(min(self.max_batch_size, share))
             if not batch:
                 continue
             exclusive = self._free == self.slots and not self._queue
@@ -131,10 +137,7 @@ class Batcher(Generic[T, R]):
             run = loop.run_in_executor(self._executor, self._run_guarded, items, exclusive)
             run.add_done_callback(functools.partial(self._finish, batch, taken, started))
 
-    def _take(self) -> list[_Pending[T, R]]:
-        # Share what waits among the slots: a slot that took it all would keep its callers
-        # waiting for one long batch while the next slot to free up found nothing to do.
-        limit = min(self.max_batch_size, -(-len(self._queue) // self.slots))
+    def _take(self, limit: int) -> list[_Pending[T, R]]:
         batch: list[_Pending[T, R]] = []
         while self._queue and len(batch) < limit:
             head = self._queue[0]

@@ -159,3 +159,19 @@ async def test_cancelled_caller_is_skipped() -> None:
     assert list(await asyncio.gather(running, kept)) == [2, 6]
     assert [items for items, _ in model.batches] == [[1], [3]]
     await batcher.aclose()
+
+
+async def test_what_waits_is_shared_among_the_slots() -> None:
+    model = Recorder()
+    batcher: Batcher[int, int] = Batcher(model, max_batch_size=16, max_latency_ms=1000, slots=2)
+    await batcher.start()
+    model.gate.clear()
+    first = asyncio.create_task(batcher.submit(0))  # alone: an exclusive run on both slots
+    await asyncio.to_thread(model.started.wait, 5)
+    rest = [asyncio.create_task(batcher.submit(i)) for i in range(1, 9)]
+    await asyncio.sleep(0.01)
+    model.gate.set()
+    assert await asyncio.gather(first, *rest) == [2 * i for i in range(9)]
+    # the 8 that waited go to both slots, 4 each, not 8 to one while the other idles
+    assert [items for items, _ in model.batches] == [[0], [1, 2, 3, 4], [5, 6, 7, 8]]
+    await batcher.aclose()
