@@ -15,16 +15,14 @@ import datetime as dt
 import os
 import platform
 import shutil
-import signal
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 from benchmarks.plot import plot
-from benchmarks.processes import BenchmarkError, ProcessGroup
+from benchmarks.processes import ProcessGroup, run_main
 from benchmarks.report import markdown, to_json, write
 from benchmarks.results import RunResults
 from benchmarks.suite import make_plan, run_suite
@@ -34,16 +32,7 @@ RESULTS_DIR = Path(__file__).with_name("results")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # so `kill` cleans up like Ctrl-C
-    try:
-        run(args)
-    except BenchmarkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; every started process was stopped", file=sys.stderr)
-        return 130
-    return 0
+    return run_main(lambda: run(args))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,10 +46,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, help="seconds of warm-up per target (3; quick: 1)")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="output folder")
     return parser
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> RunResults:

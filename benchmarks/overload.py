@@ -24,7 +24,7 @@ import aiohttp
 
 from benchmarks import memory
 from benchmarks.payloads import PAYLOADS, Payload
-from benchmarks.processes import BenchmarkError, ProcessGroup, wait_ready
+from benchmarks.processes import BenchmarkError, ProcessGroup, run_main, wait_ready
 from benchmarks.targets import Target, service_file, start_gateway
 
 MODEL = "imagenet"
@@ -142,12 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--factor", type=float, default=4.0, help="times the measured capacity")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--capacity-seconds", type=float, default=5.0)
-    try:
-        print(run(parser.parse_args(argv)))
-    except BenchmarkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    args = parser.parse_args(argv)
+    return run_main(lambda: run(args))
 
 
 if __name__ == "__main__":

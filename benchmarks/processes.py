@@ -11,11 +11,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
 import httpx
 
@@ -138,3 +139,27 @@ def wait_ready(children: Mapping[str, Child], timeout: float) -> None:
                 raise BenchmarkError(f"not ready after {timeout:.0f} s: {names}")
             if pending:
                 time.sleep(0.2)
+
+
+def run_main(work: Callable[[], object]) -> int:
+    """Run a benchmark command: ``kill`` cleans up like Ctrl-C; errors are one line on stderr.
+
+    A report `work` returns as text is printed; the exit status is 1 on a
+    `BenchmarkError`, 130 when interrupted (every started process is stopped by then), else 0.
+    """
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        result = work()
+    except BenchmarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; every started process was stopped", file=sys.stderr)
+        return 130
+    if isinstance(result, str):
+        print(result)
+    return 0
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

@@ -14,7 +14,6 @@ import argparse
 import csv
 import json
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,12 +22,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from types import FrameType
 
 from benchmarks import memory
 from benchmarks.loadgen import finish_locust, start_locust
 from benchmarks.payloads import PAYLOADS
-from benchmarks.processes import BenchmarkError, Child, ProcessGroup, wait_ready
+from benchmarks.processes import BenchmarkError, Child, ProcessGroup, run_main, wait_ready
 from benchmarks.stats import Stats
 from benchmarks.targets import Target, service_file, start_gateway
 from benchmarks.wrk import run_wrk
@@ -40,16 +38,7 @@ Samples = dict[str, list[float]]  # process -> RSS MiB per sample
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        print(soak(args))
-    except BenchmarkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; every started process was stopped", file=sys.stderr)
-        return 130
-    return 0
+    return run_main(lambda: soak(args))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,10 +50,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--capacity-seconds", type=float, default=5.0)
     parser.add_argument("--raw", type=Path, default=RAW_DIR, help="locust and process logs")
     return parser
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def soak(args: argparse.Namespace) -> str:
