@@ -88,3 +88,6 @@ class Settings(BaseSettings):
         "service's HTTP endpoint",
     )
     events_token: SecretStr | None = None
+
+    # The web dashboard at /ui/.
+    ui_session_hours: float = Field(default=12.0, gt=0, description="a login lasts this long")

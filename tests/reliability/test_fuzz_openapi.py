@@ -57,6 +57,12 @@ BUDGET: dict[str, tuple[int, int]] = {
     "GET /jobs/{job_id}": (40, 0),  # any string is a valid id: nothing negative to make
     "DELETE /jobs/{job_id}": (40, 0),
     "POST /events/s3": (40, 20),
+    "GET /ui": (1, 0),
+    "GET /ui/": (1, 0),
+    "GET /ui/{file}": (30, 0),  # any string is a valid file name: nothing negative to make
+    "GET /ui/session": (1, 0),
+    "POST /ui/session": (40, 20),
+    "DELETE /ui/session": (1, 0),
 }
 # A fuzzed FDL document that happens to be valid would start real runtimes (and a `script`
 # runtime runs its text): these are fuzzed without the admin token, so they answer 401/403.
