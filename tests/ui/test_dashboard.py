@@ -59,6 +59,27 @@ async def test_login_with_the_admin_token_shows_both_services_ready(
     assert ADMIN not in await page.content()
 
 
+async def test_the_services_page_charts_the_latency_of_live_traffic(
+    page: Page, admin: httpx.AsyncClient
+) -> None:
+    await page.goto("/ui/#/services")
+    await expect(page.locator("table.services")).to_have_attribute(
+        "data-samples", re.compile("[1-9]")
+    )
+    for _ in range(5):
+        answer = await admin.post(
+            "/predict/digits",
+            content=sample_jpeg("flower.jpg"),
+            headers={"Content-Type": "image/jpeg"},
+        )
+        assert answer.status_code == 200
+    row = page.locator("tr[data-service=digits]")
+    await expect(row.locator("svg.chart .p50")).not_to_have_count(0)
+    await expect(row.locator("td.rate")).not_to_have_text("—")
+    await expect(row.locator("td.p99")).to_have_text(re.compile(r"\d ms"))
+    await screenshot(page, "services-traffic")
+
+
 async def test_dropping_flower_on_imagenet_shows_daisy_and_the_time(page: Page) -> None:
     await page.goto("/ui/#/services/imagenet")
     await _drop(page, ".dropzone", {"flower.jpg": sample_jpeg("flower.jpg")})

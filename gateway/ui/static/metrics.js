@@ -5,7 +5,7 @@ import { svg } from './dom.js';
 
 const INTERVAL_MS = 2000;
 const WINDOW_S = 10;
-const KEEP = 90;
+const KEEP = 60;
 
 export function parse(text) {
   const series = new Map();
@@ -151,13 +151,13 @@ export function chart(points, { width = 140, height = 30 } = {}) {
   const values = points.flat().filter((v) => v !== null);
   const max = Math.max(...values, 1e-6);
   const step = width / Math.max(KEEP - 1, 1);
-  const x0 = width - step * (points.length - 1);
+  const x0 = width - 3 - step * (points.length - 1);
   const lines = [];
   for (const [index, cls] of [[1, 'p99'], [0, 'p50']]) {
     let run = [];
     const flush = () => {
-      if (run.length === 1) run.push([Number(run[0][0]) + 2, run[0][1]]);
-      if (run.length) lines.push(svg('polyline', { class: cls, points: run.map((p) => p.join(',')).join(' ') }));
+      if (run.length === 1) lines.push(svg('circle', { class: cls, cx: run[0][0], cy: run[0][1], r: 2 }));
+      else if (run.length) lines.push(svg('polyline', { class: cls, points: run.map((p) => p.join(',')).join(' ') }));
       run = [];
     };
     points.forEach((p, i) => {

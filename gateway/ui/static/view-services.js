@@ -34,6 +34,7 @@ export function servicesView(main) {
     h('p', { class: 'muted small' }, 'Requests/s and latency over the last 10 s (since start when idle), from the gateway\'s /metrics; errors: answers 4xx or 5xx since start.'));
   let services = [];
   const render = () => {
+    table.dataset.samples = sampler.samples.length;
     empty.hidden = services.length > 0;
     replace(body, services.map((service) => h('tr', { dataset: { service: service.name } },
       h('td', {}, h('a', { href: `#/services/${encodeURIComponent(service.name)}` }, service.name)),

@@ -5,7 +5,7 @@
 // several joined by "; " (README, "Service definitions"); a YAML syntax error names its line.
 
 const PLAIN = /^[A-Za-z_/.][\w./@:+-]*$/;
-const RESERVED = /^(true|false|yes|no|on|off|null|y|n|~)$/i;
+const RESERVED = /^(true|false|yes|no|on|off|null|y|n|~|\.inf|[-+]\.inf|\.nan)$/i;
 
 function scalar(value) {
   if (value === null || value === undefined) return 'null';
@@ -16,6 +16,10 @@ function scalar(value) {
 }
 
 const isScalar = (v) => v === null || typeof v !== 'object';
+
+// A text of several lines (a script) reads best as a literal block, where YAML can keep it exactly.
+const block = (v) => typeof v === 'string' && v.includes('\n') && !/^\s/.test(v) && !/\n\n$/.test(v)
+  && !/[ \t]\n|[ \t]$/.test(v) && !/[\r\t\u0000-\u0008\u000b-\u001f\u007f-\u009f\ufeff]/.test(v);
 
 export function emit(value, indent = 0) {
   const pad = ' '.repeat(indent);
@@ -32,6 +36,10 @@ export function emit(value, indent = 0) {
     if (!keys.length) return '{}';
     return keys.map((key) => {
       const item = value[key];
+      if (block(item)) {
+        const body = item.replace(/\n$/, '').split('\n').map((line) => (line ? `${pad}  ${line}` : '')).join('\n');
+        return `\n${pad}${scalar(key)}: ${item.endsWith('\n') ? '|' : '|-'}\n${body}`;
+      }
       if (isScalar(item) || (Array.isArray(item) && (!item.length || item.every(isScalar)))
         || (!Array.isArray(item) && !Object.keys(item).length)) {
         return `\n${pad}${scalar(key)}: ${emit(item, indent + 2)}`;
