@@ -1,7 +1,7 @@
 // One service: state and traffic, "try it" (drop images, see the top-k and the time it took), its
 // definition as editable YAML, its logs (live tail) and its token.
 import { ApiError, enc, get, post, put } from './api.js';
-import { badge, h, poll, replace, section, showError } from './dom.js';
+import { append, badge, h, poll, replace, section, showError } from './dom.js';
 import { sampler } from './metrics.js';
 import { stateCell, trafficCells } from './view-services.js';
 import { explain, toYaml } from './yaml.js';
@@ -104,6 +104,8 @@ function definitionEditor(name, definition) {
   const original = toYaml(definition);
   const text = h('textarea', { class: 'yaml', spellcheck: 'false', wrap: 'off', 'aria-label': `definition of ${name}` });
   text.value = original;
+  const box = h('div', { class: 'editor' });
+  box.style.height = `${Math.min(Math.max(original.split('\n').length + 1, 10), 28) * 18 + 18}px`;
   const backdrop = h('pre', { class: 'backdrop', 'aria-hidden': 'true' });
   const list = h('ul', { class: 'definition-errors' });
   const status = h('p', { class: 'definition-status', role: 'status' });
@@ -159,7 +161,7 @@ function definitionEditor(name, definition) {
   });
   paint();
   return section('Definition',
-    h('div', { class: 'editor' }, backdrop, text),
+    append(box, [backdrop, text]),
     h('div', { class: 'row' }, apply, reset, status), list);
 }
 
