@@ -98,3 +98,14 @@ async def screenshot(page: Page, name: str) -> Path:
     path = ARTEFACTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture(scope="package")
+def open_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """`gateway serve` with no service and no admin token (the local demo's auth)."""
+    data_dir = tmp_path_factory.mktemp("ui-open-gateway")
+    port = free_port()
+    command = python_command("-m", "gateway", "serve", "--port", str(port))
+    env = {"GATEWAY_DATA_DIR": str(data_dir)}
+    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+        yield server

@@ -7,7 +7,7 @@ import re
 
 import httpx
 import yaml
-from playwright.async_api import BrowserContext, Dialog, Page, expect
+from playwright.async_api import Browser, BrowserContext, Dialog, Page, expect
 
 from tests.support import ServerProcess, sample_jpeg
 from tests.ui.conftest import ADMIN, screenshot
@@ -193,3 +193,28 @@ async def test_the_definition_shown_is_the_service_definition(
     await expect(editor).to_have_value(re.compile(r"name: imagenet"))
     shown = yaml.safe_load(await editor.input_value())
     assert shown == (await admin.get("/system/services/imagenet")).json()["definition"]
+
+
+async def test_logging_out_ends_the_session(page: Page, context: BrowserContext) -> None:
+    await page.goto("/ui/#/services")
+    await expect(page.locator("tr[data-service=digits]")).to_be_visible()
+    await page.click("button.logout")
+    await expect(page.locator("form.login")).to_be_visible()
+    assert [c for c in await context.cookies() if c["name"] == "gateway_session"] == []
+    answer = await context.request.get("/system/services")
+    assert answer.status == 401
+
+
+async def test_without_an_admin_token_the_dashboard_opens_without_login(
+    browser: Browser, open_gateway: ServerProcess
+) -> None:
+    context = await browser.new_context(base_url=open_gateway.url)
+    try:
+        page = await context.new_page()
+        await page.goto("/ui/")
+        await expect(page.locator("table.services")).to_be_visible()
+        await expect(page.get_by_text("No service yet")).to_be_visible()
+        await expect(page.locator("form.login")).to_have_count(0)
+        await expect(page.locator("button.logout")).to_be_hidden()
+    finally:
+        await context.close()

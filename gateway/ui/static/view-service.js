@@ -134,6 +134,9 @@ function definitionEditor(name, definition) {
   const apply = h('button', { type: 'button', class: 'primary' }, 'Apply');
   const reset = h('button', { type: 'button' }, 'Reset');
   apply.addEventListener('click', async () => {
+    const renamed = /^name:\s*(\S+)\s*$/m.exec(text.value);
+    if (renamed && renamed[1].replace(/^["']|["']$/g, '') !== name
+      && !window.confirm(`The name is now ${renamed[1]}: this creates another service and leaves ${name} as it is.`)) return;
     apply.disabled = true;
     replace(list);
     status.textContent = 'applying…';
