@@ -40,7 +40,7 @@ async def test_login_with_the_admin_token_shows_both_services_ready(
 
     await page.fill("input[name=token]", "not-the-admin-token")
     await page.click("form.login button[type=submit]")
-    await expect(page.locator(".login-error")).to_contain_text("not the admin token")
+    await expect(page.locator(".login-error")).to_contain_text("not the admin")
 
     await page.fill("input[name=token]", ADMIN)
     await page.click("form.login button[type=submit]")
@@ -130,6 +130,29 @@ async def test_a_job_of_three_files_runs_to_the_end(page: Page) -> None:
     await expect(row.locator(".badge")).to_have_text("succeeded")
     await expect(row.locator(".progress-text")).to_have_text("3/3")
     await screenshot(page, "jobs")
+
+
+async def test_a_bad_file_fails_its_own_item_with_its_error(page: Page) -> None:
+    await page.goto("/ui/#/submit/digits")
+    await expect(page.locator("select[name=service]")).to_have_value("digits")
+    files = [
+        {"name": "good.jpg", "mimeType": "image/jpeg", "buffer": sample_jpeg("flower.jpg")},
+        {"name": "bad.jpg", "mimeType": "image/jpeg", "buffer": b"not an image at all"},
+    ]
+    await page.set_input_files("input#job-files", files)  # type: ignore[arg-type]
+    await page.click("form.submit button[type=submit]")
+    await expect(page.locator(".job-status .badge")).to_have_text("failed", timeout=60_000)
+    good = page.locator("table.items tr[data-item='0']")
+    bad = page.locator("table.items tr[data-item='1']")
+    await expect(good).to_have_attribute("data-status", "succeeded")
+    await expect(bad).to_have_attribute("data-status", "failed")
+    await expect(bad.locator("td.error")).to_contain_text("not a decodable image")
+    await expect(good.locator("td.error")).to_have_text("")
+    widths = await page.eval_on_selector_all(
+        ".job-head .progress .fill", "els => els.map((el) => el.style.width)"
+    )
+    assert widths == ["50%", "50%"]  # one succeeded, one failed
+    await screenshot(page, "job-failed-item")
 
 
 async def test_rotating_a_token_shows_a_new_token_that_works(

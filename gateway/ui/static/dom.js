@@ -40,11 +40,12 @@ export function badge(state) {
   return h('span', { class: `badge state-${state}`, dataset: { state } }, state);
 }
 
+// A progress bar: succeeded in green, failed (or cancelled) in red, of `total`.
 export function progress(done, total, failed = 0) {
   const pct = total ? Math.round((100 * done) / total) : 0;
   const bar = h('div', { class: 'progress', role: 'progressbar', 'aria-valuemin': 0,
     'aria-valuemax': 100, 'aria-valuenow': pct, title: `${done} of ${total} done` },
-  h('div', { class: 'fill', style: { width: `${pct}%` } }),
+  h('div', { class: 'fill', style: { width: `${total ? (100 * (done - failed)) / total : 0}%` } }),
   failed ? h('div', { class: 'fill failed', style: { width: `${total ? (100 * failed) / total : 0}%` } }) : null);
   return h('div', { class: 'progress-row' }, bar, h('span', { class: 'progress-text' }, `${done}/${total}`));
 }
