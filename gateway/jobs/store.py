@@ -11,6 +11,9 @@ The ``kube_jobs`` table names the Kubernetes Job of each job that runs as one (`
 recorded before the Job is created. Such a job's items are never claimed by the HTTP workers nor
 re-queued at start: they stay ``queued`` while the Job waits in the cluster, become ``running`` once
 its pod runs, and the gateway resumes watching the Job after a restart.
+
+A finished item keeps its output files (``files``) and its JSON answer (``answer``, under the cap
+of `gateway.jobs.results`) in its row; a store made before these columns gets them at open.
 """
 
 from __future__ import annotations
@@ -25,7 +28,16 @@ from pathlib import Path
 from typing import Any, cast
 
 from gateway.errors import Conflict, NotFound
-from gateway.jobs.model import FINISHED, Item, ItemState, Job, JobStatus, ObjectRef
+from gateway.jobs.model import (
+    FINISHED,
+    Answer,
+    Item,
+    ItemState,
+    Job,
+    JobStatus,
+    ObjectRef,
+    OutputFile,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -36,6 +48,7 @@ CREATE TABLE IF NOT EXISTS items (
     job_id TEXT NOT NULL REFERENCES jobs (id), idx INTEGER NOT NULL, service TEXT NOT NULL,
     storage TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, outputs TEXT NOT NULL DEFAULT '[]', error TEXT, log TEXT,
+    files TEXT NOT NULL DEFAULT '[]', answer TEXT,
     PRIMARY KEY (job_id, idx));
 CREATE INDEX IF NOT EXISTS items_by_state ON items (service, state);
 CREATE TABLE IF NOT EXISTS kube_jobs (
@@ -44,7 +57,11 @@ CREATE TABLE IF NOT EXISTS seen (
     storage TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL, job_id TEXT NOT NULL,
     PRIMARY KEY (storage, key, etag));
 """
-_ITEM_COLUMNS = "job_id, idx, service, storage, key, state, attempts, outputs, error, log"
+_ITEM_COLUMNS = (
+    "job_id, idx, service, storage, key, state, attempts, outputs, error, log, files, answer"
+)
+#: columns added since the first schema: (name, definition), added to an older store at open
+_ADDED_COLUMNS = (("files", "TEXT NOT NULL DEFAULT '[]'"), ("answer", "TEXT"))
 
 
 class JobStore:
@@ -57,6 +74,10 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
+        for column, definition in _ADDED_COLUMNS:
+            if column not in present:
+                self._db.execute(f"ALTER TABLE items ADD COLUMN {column} {definition}")
         self._cancel_hooks: list[Callable[[str], None]] = []
 
     def on_cancel(self, hook: Callable[[str], None]) -> None:
@@ -141,11 +162,11 @@ class JobStore:
         return [_item(row, state="running", attempts=row[6] + 1) for row in rows]
 
     def finish(self, items: Sequence[Item]) -> None:
-        """Record the end state, outputs, error and log of items (one transaction)."""
+        """Record the end state, outputs, answer, error and log of items (one transaction)."""
         with self._tx() as db:
             db.executemany(
-                "UPDATE items SET state = ?, attempts = ?, outputs = ?, error = ?, log = ? "
-                "WHERE job_id = ? AND idx = ?",
+                "UPDATE items SET state = ?, attempts = ?, outputs = ?, error = ?, log = ?, "
+                "files = ?, answer = ? WHERE job_id = ? AND idx = ?",
                 [
                     (
                         i.state,
@@ -153,6 +174,8 @@ class JobStore:
                         json.dumps(list(i.outputs)),
                         json.dumps(i.error) if i.error is not None else None,
                         i.log,
+                        json.dumps([f.to_record() | {"etag": f.etag} for f in i.files]),
+                        json.dumps(i.answer.to_record()) if i.answer is not None else None,
                         i.job_id,
                         i.index,
                     )
@@ -270,6 +293,8 @@ def _item(row: Any, **update: Any) -> Item:
         outputs=tuple(json.loads(values["outputs"])),
         error=json.loads(values["error"]) if values["error"] else None,
         log=values["log"],
+        files=tuple(OutputFile(**f) for f in json.loads(values["files"])),
+        answer=Answer.from_record(json.loads(values["answer"])) if values["answer"] else None,
     )
 
 
