@@ -73,12 +73,11 @@ class Setup:
 
 def _definition(bucket: str, weed: Seaweed) -> dict[str, Any]:
     imagenet = load_file(IMAGENET_YAML).services[0]
-    digits = load_file(DIGITS_YAML).services[0].model_copy(
-        update={
-            "input": (StorageIO(storage="s3", path=f"{bucket}/in"),),
-            "output": (StorageIO(storage="s3", path=f"{bucket}/out"),),
-        }
-    )
+    on_s3 = {
+        "input": (StorageIO(storage="s3", path=f"{bucket}/in"),),
+        "output": (StorageIO(storage="s3", path=f"{bucket}/out"),),
+    }
+    digits = load_file(DIGITS_YAML).services[0].model_copy(update=on_s3)
     words = ServiceSpec(name="words", runtime="script", script=WORDS, timeout=30)
     services = [s.model_dump(mode="json", exclude_defaults=True) for s in (imagenet, digits, words)]
     s3 = {"type": "s3", "endpoint": weed.endpoint, "access_key": weed.access_key,
