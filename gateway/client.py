@@ -224,10 +224,10 @@ class Client:
             temp.unlink(missing_ok=True)
         return target
 
-    def download_results(self, job_id: str, folder: Path) -> list[Path]:
+    def download_results(self, job_id: str, folder: str | Path) -> list[Path]:
         """Every output file of the job, to ``<folder>/<name>``; returns where each went."""
         files = output_files(self.job(job_id, results=False))
-        return [self.download(f["url"], target_path(folder, f["name"])) for f in files]
+        return [self.download(f["url"], target_path(Path(folder), f["name"])) for f in files]
 
     def wait_job(
         self,
@@ -344,10 +344,10 @@ class AsyncClient:
             temp.unlink(missing_ok=True)
         return target
 
-    async def download_results(self, job_id: str, folder: Path) -> list[Path]:
+    async def download_results(self, job_id: str, folder: str | Path) -> list[Path]:
         """Every output file of the job, to ``<folder>/<name>``; returns where each went."""
         files = output_files(await self.job(job_id, results=False))
-        return [await self.download(f["url"], target_path(folder, f["name"])) for f in files]
+        return [await self.download(f["url"], target_path(Path(folder), f["name"])) for f in files]
 
     async def wait_job(
         self, job_id: str, *, timeout: float = 600.0, poll: float = 0.5
