@@ -116,7 +116,10 @@ def _results(args: argparse.Namespace) -> int:
         with Progress(*columns, TimeElapsedColumn(), transient=False) as progress:
             task = progress.add_task(f"job {args.job_id}", total=total)
             for file in files:
-                target = target_path(folder, file["name"])
+                try:
+                    target = target_path(folder, file["name"])
+                except ValueError as exc:  # a name no gateway of ours sends
+                    raise OSError(str(exc)) from None
                 gw.download(file["url"], target, progress=lambda n: progress.advance(task, n))
                 written.append((file, target))
     for file, target in written:
