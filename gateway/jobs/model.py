@@ -105,7 +105,7 @@ class Item:
     files: tuple[OutputFile, ...] = ()
     answer: Answer | None = None
 
-    def to_json(self, *, with_result: bool = True) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "index": self.index,
             "key": self.key,
@@ -120,19 +120,19 @@ class Item:
                 for f in self.files
             ]
         if self.answer is not None:
-            body.update(self._answer_json(self.answer, with_result))
+            body.update(self._answer_json(self.answer))
         if self.error is not None:
             body["error"] = self.error
         if self.log:
             body["log"] = self.log
         return body
 
-    def _answer_json(self, answer: Answer, with_result: bool) -> dict[str, Any]:
+    def _answer_json(self, answer: Answer) -> dict[str, Any]:
         """``result``: the document; else ``result_omitted``: why, its size and where it is."""
-        if answer.omitted is None and with_result:
+        if answer.omitted is None:
             return {"result": answer.document}
         marker: dict[str, Any] = {
-            "reason": answer.omitted or "not_requested",
+            "reason": answer.omitted,
             "name": answer.name,
             "size": answer.size,
         }
@@ -156,7 +156,7 @@ class Job:
     counts: dict[str, int] = field(default_factory=dict)
     items: tuple[Item, ...] = ()
 
-    def to_json(self, *, with_items: bool = True, with_results: bool = True) -> dict[str, Any]:
+    def to_json(self, *, with_items: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {
             "job_id": self.id,
             "service": self.service,
@@ -167,7 +167,7 @@ class Job:
             "counts": self.counts,
         }
         if with_items:
-            body["items"] = [item.to_json(with_result=with_results) for item in self.items]
+            body["items"] = [item.to_json() for item in self.items]
         return body
 
 

@@ -104,13 +104,13 @@ class JobRoutes:
 
     async def status(self, request: Request) -> Response:
         """A job: status, counts, each item's state, outputs, answer and error (``results=false``:
-        the answers left out)."""
+        without the answers, cheaper to poll)."""
         results = request.query_params.get("results", "true").lower()
         if results not in ("true", "false", "1", "0"):
             raise BadRequest("results must be true or false")
-        job = self._store.get(request.path_params["job_id"])
+        job = self._store.get(request.path_params["job_id"], answers=results in ("true", "1"))
         self._require_service(request, job.service)
-        return _json(job.to_json(with_results=results in ("true", "1")))
+        return _json(job.to_json())
 
     async def output(self, request: Request) -> Response:
         """One output file of a job's item, streamed from its store."""

@@ -19,13 +19,14 @@ of `gateway.jobs.results`) in its row; a store made before these columns gets th
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
+
+import orjson
 
 from gateway.errors import Conflict, NotFound
 from gateway.jobs.model import (
@@ -171,11 +172,11 @@ class JobStore:
                     (
                         i.state,
                         i.attempts,
-                        json.dumps(list(i.outputs)),
-                        json.dumps(i.error) if i.error is not None else None,
+                        _dumps(list(i.outputs)),
+                        _dumps(i.error) if i.error is not None else None,
                         i.log,
-                        json.dumps([f.to_record() | {"etag": f.etag} for f in i.files]),
-                        json.dumps(i.answer.to_record()) if i.answer is not None else None,
+                        _dumps([f.to_record() | {"etag": f.etag} for f in i.files]),
+                        _dumps(i.answer.to_record()) if i.answer is not None else None,
                         i.job_id,
                         i.index,
                     )
@@ -237,12 +238,14 @@ class JobStore:
             )
             self._refresh(db, {job_id})
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, *, answers: bool = True) -> Job:
+        """The job and its items (`answers`: with the items' answers, else without)."""
         row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"job {job_id!r} does not exist")
+        columns = _ITEM_COLUMNS if answers else _ITEM_COLUMNS.replace(", answer", ", NULL")
         items = self._db.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? ORDER BY idx", (job_id,)
+            f"SELECT {columns} FROM items WHERE job_id = ? ORDER BY idx", (job_id,)
         ).fetchall()
         return _job(row, self._counts(job_id), tuple(_item(r) for r in items))
 
@@ -269,6 +272,10 @@ class JobStore:
             )
 
 
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _status(counts: dict[str, int]) -> JobStatus:
     total = sum(counts.values())
     if counts.get("cancelled"):
@@ -290,11 +297,11 @@ def _item(row: Any, **update: Any) -> Item:
         key=values["key"],
         state=cast(ItemState, values["state"]),
         attempts=values["attempts"],
-        outputs=tuple(json.loads(values["outputs"])),
-        error=json.loads(values["error"]) if values["error"] else None,
+        outputs=tuple(orjson.loads(values["outputs"])),
+        error=orjson.loads(values["error"]) if values["error"] else None,
         log=values["log"],
-        files=tuple(OutputFile(**f) for f in json.loads(values["files"])),
-        answer=Answer.from_record(json.loads(values["answer"])) if values["answer"] else None,
+        files=tuple(OutputFile(**f) for f in orjson.loads(values["files"])),
+        answer=Answer.from_record(orjson.loads(values["answer"])) if values["answer"] else None,
     )
 
 
