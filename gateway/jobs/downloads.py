@@ -14,19 +14,16 @@ from urllib.parse import quote
 from starlette.responses import Response, StreamingResponse
 
 from gateway.errors import NotFound
-from gateway.jobs.model import Job, OutputFile
+from gateway.jobs.model import Item, OutputFile
 from gateway.storage import ObjectStore, base_name
 from gateway.storage.streams import open_stream
 
 
-def output_file(job: Job, index: int, name: str) -> OutputFile:
-    """The item's output file called `name`; `NotFound` for an unknown item or name."""
-    item = next((i for i in job.items if i.index == index), None)
-    if item is None:
-        raise NotFound(f"job {job.id} has no item {index}")
+def output_file(item: Item, name: str) -> OutputFile:
+    """The item's output file called `name`; `NotFound` if it wrote none by that name."""
     found = next((f for f in item.files if f.name == name), None)
     if found is None:
-        raise NotFound(f"item {index} of job {job.id} has no output {name!r}")
+        raise NotFound(f"item {item.index} of job {item.job_id} has no output {name!r}")
     return found
 
 

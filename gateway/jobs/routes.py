@@ -114,10 +114,10 @@ class JobRoutes:
 
     async def output(self, request: Request) -> Response:
         """One output file of a job's item, streamed from its store."""
-        job = self._store.get(request.path_params["job_id"])
-        self._require_service(request, job.service)
         params = request.path_params
-        return await download(self._stores, output_file(job, params["index"], params["name"]))
+        self._require_service(request, self._store.service_of(params["job_id"]))
+        item = self._store.item(params["job_id"], params["index"])
+        return await download(self._stores, output_file(item, params["name"]))
 
     async def list_jobs(self, request: Request) -> Response:
         """Jobs, newest first; filters ``service``, ``status``; ``limit`` (default 100)."""

@@ -249,6 +249,23 @@ class JobStore:
         ).fetchall()
         return _job(row, self._counts(job_id), tuple(_item(r) for r in items))
 
+    def service_of(self, job_id: str) -> str:
+        """The service of a job; `NotFound` if there is no such job."""
+        row = self._db.execute("SELECT service FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"job {job_id!r} does not exist")
+        return str(row[0])
+
+    def item(self, job_id: str, index: int) -> Item:
+        """One item of a job, without its answer; `NotFound` if there is no such item."""
+        columns = _ITEM_COLUMNS.replace(", answer", ", NULL")
+        row = self._db.execute(
+            f"SELECT {columns} FROM items WHERE job_id = ? AND idx = ?", (job_id, index)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"job {job_id!r} has no item {index}")
+        return _item(row)
+
     def list(self, service: str | None, status: str | None, limit: int = 100) -> list[Job]:
         """Jobs, newest first, without their items."""
         query = "SELECT * FROM jobs WHERE (? IS NULL OR service = ?) AND (? IS NULL OR status = ?)"
