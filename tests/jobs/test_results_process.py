@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.client import Client
+from gateway.client import AsyncClient, Client
 from gateway.services import ServiceSpec, StorageIO, load_file
 from tests.seaweed import Seaweed, seaweed
 from tests.support import (
@@ -293,3 +293,15 @@ def test_submit_wait_ends_with_where_the_results_are(setup: Setup, tmp_path: Pat
     job_id = done.stdout.split()[1].rstrip(":")
     assert "default: imagenet/out/daisy.json" in done.stdout
     assert f"job results {job_id}" in done.stdout
+
+
+async def test_the_async_client_downloads_the_results(
+    setup: Setup, texts: dict[str, Any], tmp_path: Path
+) -> None:
+    async with AsyncClient(setup.server.url, token=ADMIN) as gw:
+        job = await gw.job(texts["job_id"])
+        paths = await gw.download_results(texts["job_id"], tmp_path)
+    assert _items(job)["b.txt"]["result"] == {"file": "b", "words": 3}
+    assert sorted(p.name for p in paths) == ["a.json", "a.upper.txt", "b.json", "b.upper.txt"]
+    for path in paths:
+        assert path.read_bytes() == (setup.objects / "words" / "out" / path.name).read_bytes()
