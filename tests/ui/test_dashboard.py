@@ -121,7 +121,15 @@ async def test_a_job_of_three_files_runs_to_the_end(page: Page) -> None:
     await expect(items).to_have_count(3)
     for index in range(3):
         await expect(items.nth(index)).to_have_attribute("data-status", "succeeded")
-        await expect(items.nth(index).locator("td.outputs")).to_contain_text(".json")
+        await expect(items.nth(index).locator("td.outputs a")).to_have_text(re.compile(r"\.json$"))
+    # each item's answer is shown, and its file downloads through the session
+    flower = page.locator("table.items tr[data-item='0']")
+    await expect(flower.locator("td.result")).to_contain_text("daisy")
+    href = await flower.locator("td.outputs a").get_attribute("href")
+    assert href is not None
+    download = await page.context.request.get(href)
+    assert download.status == 200
+    assert (await download.json())["predictions"][0]["label"] == "daisy"
     await screenshot(page, "job")
 
     job_id = page.url.rsplit("/", 1)[1]

@@ -69,12 +69,3 @@ export async function routeExists(method, path) {
   const operations = (await openapi()).paths?.[path];
   return Boolean(operations && operations[method.toLowerCase()]);
 }
-
-// A route that downloads a job's outputs, if this gateway has one: '/jobs/{id}/...output...'.
-export async function outputsRoute() {
-  const paths = (await openapi()).paths || {};
-  const candidates = Object.keys(paths).filter((p) => p.startsWith('/jobs/{')
-    && /output|result|download/.test(p) && paths[p].get);
-  candidates.sort((a, b) => b.split('{').length - a.split('{').length);
-  return candidates[0] || null;
-}
