@@ -1,4 +1,5 @@
-"""Object storage: the `ObjectStore` protocol, its filesystem and S3 implementations, a factory."""
+"""Object storage: the `ObjectStore` protocol, its filesystem, S3 and WebDAV implementations, a
+factory."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ def build_store(spec: StorageSpec, default_root: Path) -> ObjectStore:
         from gateway.storage.s3 import S3Store  # boto3 costs ~25 MB: only where S3 is used
 
         return S3Store(spec.endpoint, spec.access_key, spec.secret_key, spec.region)
+    if spec.type == "webdav":
+        from gateway.storage.webdav import WebDavStore
+
+        password = spec.password.get_secret_value() if spec.password else None
+        return WebDavStore(spec.webdav_url(), spec.login, password, verify=spec.verify)
     return FilesystemStore(spec.root or default_root)
 
 
