@@ -2,7 +2,7 @@
 
 Import the `webdav` fixture into a conftest. Each server serves its own temporary folder under
 ``/dav/`` to one user with HTTP Basic auth; it is stopped (and its process group) even when a
-test fails. `WebDavProcess` can be started with ``finite_depth`` (no ``Depth: infinity``).
+test fails. A `WebDavProcess` may refuse ``Depth: infinity`` (``finite_depth``) or serve ``tls``.
 """
 
 from __future__ import annotations
@@ -35,9 +35,10 @@ class DavServer:
     login: str = USER
     password: str = PASSWORD
 
-    def client(self) -> httpx.Client:
+    def client(self, *, verify: bool = True) -> httpx.Client:
         """A plain HTTP client of the server (the tests' "user" uploading files)."""
-        return httpx.Client(base_url=self.url, auth=(self.login, self.password), timeout=30)
+        auth = (self.login, self.password)
+        return httpx.Client(base_url=self.url, auth=auth, timeout=30, verify=verify)
 
     def new_bucket(self) -> str:
         """A fresh top-level folder name (each test its own, on the one server)."""
@@ -47,11 +48,15 @@ class DavServer:
 class WebDavProcess:
     """One WsgiDAV process over `folder`."""
 
-    def __init__(self, folder: Path, *, finite_depth: bool = False) -> None:
+    def __init__(
+        self, folder: Path, *, finite_depth: bool = False, tls: tuple[Path, Path] | None = None
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.server = DavServer(f"http://127.0.0.1:{self.port}/dav/", folder)
+        scheme = "https" if tls else "http"
+        self.server = DavServer(f"{scheme}://127.0.0.1:{self.port}/dav/", folder)
         self._finite = finite_depth
+        self._tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -59,6 +64,7 @@ class WebDavProcess:
             sys.executable, str(ROOT / "tests" / "webdav_server.py"), "--port", str(self.port),
             "--root", str(self.server.folder), "--user", USER, "--password", PASSWORD,
             *(["--finite-depth"] if self._finite else []),
+            *(["--cert", str(self._tls[0]), "--key", str(self._tls[1])] if self._tls else []),
         ]  # fmt: skip
         log_path = self.server.folder.parent / f"wsgidav-{self.port}.log"
         with log_path.open("ab") as log:
@@ -79,7 +85,7 @@ class WebDavProcess:
                 code = self.proc.returncode
                 raise RuntimeError(f"wsgidav exited with {code}:\n{log_path.read_text()}")
             try:
-                with self.server.client() as client:
+                with self.server.client(verify=False) as client:
                     if client.request("PROPFIND", "", headers={"Depth": "0"}).status_code == 207:
                         return
             except httpx.HTTPError:

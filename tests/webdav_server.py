@@ -1,6 +1,7 @@
 """A real WebDAV server for the tests: WsgiDAV on cheroot, one share ``/dav`` over a folder, HTTP
 Basic auth for one user. ``--finite-depth`` refuses ``PROPFIND Depth: infinity`` (403), as Apache's
-mod_dav does by default. Run by the `webdav` fixture (tests/webdav.py) as its own process."""
+mod_dav does by default; ``--cert``/``--key`` serve HTTPS. Run by the `webdav` fixture
+(tests/webdav.py) as its own process."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def main() -> None:
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--finite-depth", action="store_true")
+    parser.add_argument("--cert", help="serve HTTPS with this certificate chain (PEM)")
+    parser.add_argument("--key", help="... and this private key (PEM)")
     args = parser.parse_args()
     if args.finite_depth:
         init = RequestServer.__init__
@@ -44,6 +47,10 @@ def main() -> None:
     }
     logging.basicConfig(level=logging.WARNING)
     server = wsgi.Server(("127.0.0.1", args.port), WsgiDAVApp(config), numthreads=8)
+    if args.cert:
+        from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+        server.ssl_adapter = BuiltinSSLAdapter(args.cert, args.key)
     try:
         server.start()
     except KeyboardInterrupt:
