@@ -56,8 +56,10 @@ class WebDavStore:
         *,
         verify: bool = True,
         timeout: float = 60.0,
+        events_url: str | None = None,
     ) -> None:
         self.url = url.rstrip("/") + "/"
+        self.events_url = events_url  # dCache's frontend (gateway.jobs.dcache)
         self.root_path = unquote(urlsplit(self.url).path).rstrip("/")
         self._headers = (
             {"Authorization": aiohttp.encode_basic_auth(login, password or "")} if login else {}
@@ -70,7 +72,8 @@ class WebDavStore:
 
     # --- HTTP ----------------------------------------------------------------------------------
 
-    def _client(self) -> aiohttp.ClientSession:
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session (Basic auth, TLS switch), shared with dCache's event channel."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
@@ -93,15 +96,16 @@ class WebDavStore:
     ) -> tuple[int, bytes]:
         """Send one request; the status and body of an answer in `ok` or 404, else raise."""
         try:
-            async with self._client().request(method, self.href(path), **kwargs) as answer:
+            async with self.session().request(method, self.href(path), **kwargs) as answer:
                 body = await answer.read()
                 if answer.status in ok or answer.status == 404:
                     return answer.status, body
-                raise self._failure(what, answer.status)
+                raise self.error_for(what, answer.status)
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             raise Unavailable(f"{what}: WebDAV server {self.url} unreachable: {exc!r}") from exc
 
-    def _failure(self, what: str, status: int) -> GatewayError:
+    def error_for(self, what: str, status: int) -> GatewayError:
+        """The `GatewayError` for an unexpected answer `status` of this server (or its frontend)."""
         if status in (401, 403):
             return UpstreamError(
                 f"{what}: WebDAV server {self.url} refused the credentials ({status}): check "
@@ -179,6 +183,11 @@ class WebDavStore:
         except GatewayError:
             pass
 
+    async def ensure_folder(self, folder: str) -> None:
+        """Create the folder (``bucket/a/b``) and its parents if missing."""
+        check_key(folder)
+        await self._ensure_collections(folder)
+
     async def _ensure_collections(self, folder: str) -> None:
         """MKCOL each missing collection of `folder`, top down (405: it exists already)."""
         parts = folder.split("/")
@@ -198,11 +207,11 @@ class WebDavStore:
         """The object's bytes, `chunk_size` at a time; raises `NotFound` if there is none."""
         what = f"get {check_key(key)}"
         try:
-            async with self._client().get(self.href(key)) as answer:
+            async with self.session().get(self.href(key)) as answer:
                 if answer.status == 404:
                     raise NotFound(f"no object {key!r}")
                 if answer.status != 200:
-                    raise self._failure(what, answer.status)
+                    raise self.error_for(what, answer.status)
                 async for chunk in answer.content.iter_chunked(chunk_size):
                     yield chunk
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
