@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from gateway.auth import Authenticator
 from gateway.config import Settings
+from gateway.errors import GatewayError
 from gateway.jobs.dcache import event_sources
 from gateway.jobs.intake import Intake
 from gateway.jobs.model import Item, Job, ObjectRef
@@ -88,7 +89,12 @@ class JobService:
     async def start(self) -> None:
         """Check the stores, resume interrupted work, start the bucket watcher and the storage
         event sources (dCache)."""
-        await check_stores(self.stores)
+        try:
+            await check_stores(self.stores)
+        except GatewayError:  # the gateway does not start: release what the stores opened
+            for objects in self.stores.values():
+                await objects.aclose()
+            raise
         self.workers.start()
         if self.kube is not None:
             self.kube.resume()

@@ -67,4 +67,5 @@ async def check_stores(stores: Mapping[str, ObjectStore]) -> None:
             if isinstance(exc, Retryable):
                 log.warning("storage %r: %s (retried when used)", name, exc.message)
                 continue
+            log.error("storage %r: %s: the gateway cannot start", name, exc.message)
             raise type(exc)(f"storage {name!r}: {exc.message}") from exc

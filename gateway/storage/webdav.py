@@ -102,18 +102,21 @@ class WebDavStore:
                     return answer.status, body
                 raise self.error_for(what, answer.status)
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
-            raise Unavailable(f"{what}: WebDAV server {self.url} unreachable: {exc!r}") from exc
+            raise Unavailable(f"{self._where(what)} unreachable: {_describe(exc)}") from exc
+
+    def _where(self, what: str) -> str:
+        return f"{what}: WebDAV server {self.url}" if what else f"WebDAV server {self.url}"
 
     def error_for(self, what: str, status: int) -> GatewayError:
         """The `GatewayError` for an unexpected answer `status` of this server (or its frontend)."""
         if status in (401, 403):
             return UpstreamError(
-                f"{what}: WebDAV server {self.url} refused the credentials ({status}): check "
+                f"{self._where(what)} refused the credentials ({status}): check "
                 "the storage's login and password"
             )
         if status in _TRANSIENT:
-            return Unavailable(f"{what}: WebDAV server {self.url} answered {status}")
-        return UpstreamError(f"{what}: WebDAV server {self.url} answered {status}")
+            return Unavailable(f"{self._where(what)} answered {status}")
+        return UpstreamError(f"{self._where(what)} answered {status}")
 
     async def _propfind(
         self, path: str, depth: str, what: str, refused: frozenset[int] = frozenset()
@@ -128,14 +131,14 @@ class WebDavStore:
         try:
             return parse_multistatus(body)
         except DavFormatError as exc:
-            raise UpstreamError(f"{what}: WebDAV server {self.url}: {exc}") from None
+            raise UpstreamError(f"{self._where(what)}: {exc}") from None
 
     # --- the ObjectStore protocol --------------------------------------------------------------
 
     async def check(self) -> None:
         """Raise a clear `GatewayError` unless the server answers PROPFIND on the root with these
         credentials (called at the gateway's start)."""
-        if await self._propfind("", "0", "check") is None:
+        if await self._propfind("", "0", "") is None:
             raise UpstreamError(f"WebDAV server {self.url}: the root folder does not exist (404)")
 
     async def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
@@ -163,7 +166,7 @@ class WebDavStore:
             await self._ensure_collections(folder)
             status, _ = await self._request("PUT", part, what, ok=ok, data=body, headers=headers)
         if status in (404, 409):
-            raise UpstreamError(f"{what}: WebDAV server {self.url} has no folder {folder!r}")
+            raise UpstreamError(f"{self._where(what)} has no folder {folder!r}")
         try:
             await self._request(
                 "MOVE", part, what, ok=(201, 204),
@@ -174,7 +177,7 @@ class WebDavStore:
             raise
         info = await self.stat(key)
         if info is None:
-            raise UpstreamError(f"{what}: WebDAV server {self.url} lost the file after MOVE")
+            raise UpstreamError(f"{self._where(what)} lost the file after MOVE")
         return info
 
     async def _discard(self, part: str) -> None:
@@ -215,7 +218,7 @@ class WebDavStore:
                 async for chunk in answer.content.iter_chunked(chunk_size):
                     yield chunk
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
-            raise Unavailable(f"{what}: WebDAV server {self.url} unreachable: {exc!r}") from exc
+            raise Unavailable(f"{self._where(what)} unreachable: {_describe(exc)}") from exc
 
     async def stat(self, key: str) -> ObjectInfo | None:
         """The object at `key` with the etag a listing shows; None if there is no file there."""
@@ -278,3 +281,7 @@ class WebDavStore:
         if self._session is not None:
             await self._session.close()
         self._collections.clear()
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
