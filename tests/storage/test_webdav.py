@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from aiohttp import web
 
 from gateway.errors import Unavailable, UpstreamError
 from gateway.services import StorageSpec
@@ -166,3 +167,51 @@ async def test_a_large_file_moves_in_chunks_never_whole_in_memory(
     on_disk = webdav.folder / key
     assert on_disk.stat().st_size == size
     assert peak < 8 * 1024 * 1024, f"peak Python memory {peak / 2**20:.1f} MiB for a 64 MiB file"
+
+
+CANNED = """<?xml version="1.0" encoding="utf-8"?>
+<D:multistatus xmlns:D="DAV:">
+ <D:response><D:href>/dav/b/in/</D:href><D:propstat><D:prop>
+  <D:resourcetype><D:collection/></D:resourcetype></D:prop>
+  <D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
+ <D:response><D:href>/dav/b/in/ok%20photo.jpg</D:href><D:propstat><D:prop>
+  <D:resourcetype/><D:getetag>W/"abc"</D:getetag><D:getcontentlength>3</D:getcontentlength>
+  </D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
+ <D:response><D:href>http://127.0.0.1:1/dav/b/in/no-etag.jpg</D:href><D:propstat><D:prop>
+  <D:resourcetype/><D:getcontentlength>7</D:getcontentlength>
+  <D:getlastmodified>Mon, 30 Nov 2026 10:00:00 GMT</D:getlastmodified></D:prop>
+  <D:status>HTTP/1.1 200 OK</D:status></D:propstat>
+  <D:propstat><D:prop><D:getetag/></D:prop><D:status>HTTP/1.1 404 Not Found</D:status>
+  </D:propstat></D:response>
+ <D:response><D:href>/elsewhere/b/in/outside.jpg</D:href><D:propstat><D:prop><D:resourcetype/>
+  </D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
+ <D:response><D:href>/dav/b/in/%2e%2e/%2e%2e/etc/passwd</D:href><D:propstat><D:prop>
+  <D:resourcetype/></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
+ <D:response><D:href>/dav/b/in/.upload.part</D:href><D:propstat><D:prop><D:resourcetype/>
+  </D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
+</D:multistatus>"""
+
+
+async def test_a_listing_never_yields_keys_outside_the_root() -> None:
+    """Whatever the server's hrefs say (another root, ``..``, hidden names), keys stay under it."""
+
+    async def propfind(request: web.Request) -> web.Response:
+        assert request.headers["Depth"] == "1"
+        return web.Response(status=207, text=CANNED, content_type="application/xml")
+
+    app = web.Application()
+    app.router.add_route("PROPFIND", "/dav/b/in", propfind)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    store = WebDavStore(f"http://127.0.0.1:{port}/dav/")
+    try:
+        listed = await store.list("b/in/")
+    finally:
+        await store.aclose()
+        await runner.cleanup()
+    assert [(o.key, o.etag, o.size) for o in listed] == [
+        ("b/in/no-etag.jpg", "Mon, 30 Nov 2026 10:00:00 GMT|7", 7),
+        ("b/in/ok photo.jpg", "abc", 3),
+    ]
