@@ -61,9 +61,9 @@ class WebDavStore:
         self.url = url.rstrip("/") + "/"
         self.events_url = events_url  # dCache's frontend (gateway.jobs.dcache)
         self.root_path = unquote(urlsplit(self.url).path).rstrip("/")
-        self._headers = (
-            {"Authorization": aiohttp.encode_basic_auth(login, password or "")} if login else {}
-        )
+        self._headers = {"Accept-Encoding": "identity"}  # the bytes as stored, never re-encoded
+        if login:
+            self._headers["Authorization"] = aiohttp.encode_basic_auth(login, password or "")
         self._verify = verify
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
@@ -79,7 +79,6 @@ class WebDavStore:
                 headers=self._headers,
                 connector=aiohttp.TCPConnector(ssl=self._verify, limit=32),
                 timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=self._timeout),
-                auto_decompress=False,
             )
         return self._session
 
