@@ -54,7 +54,7 @@ def create_app(
     manager = ServiceManager(registry, store)
     data = DataPlane(settings, registry, proxy, metrics, auth)
     system = SystemRoutes(settings, registry, metrics, auth)
-    admin = AdminRoutes(manager, registry, auth)
+    admin = AdminRoutes(manager, registry, auth, cluster_id=settings.cluster_id)
     stores = build_stores(storage or {}, settings.data_dir)
     jobs = JobService(settings, registry, proxy, stores, auth, metrics)
 

@@ -28,6 +28,7 @@ class Applied:
     name: str
     created: bool
     token: str | None = None
+    warnings: tuple[str, ...] = ()  # what the backend does not do of the definition
 
 
 class ServiceManager:
