@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.auth import hash_token, new_token
+from gateway.backends.base import Caveats
 from gateway.definitions import DefinitionStore
 from gateway.errors import Conflict, GatewayError
 from gateway.registry import Entry, Registry
@@ -76,6 +77,8 @@ class ServiceManager:
         if spec.visibility != "public" and token_hash is None:
             token = new_token()
             token_hash = hash_token(token)
+        backend = self._registry.backend_for(spec)
+        warnings = tuple(backend.caveats(spec)) if isinstance(backend, Caveats) else ()
         self._store.save(spec, origin="api", token_hash=token_hash)
         try:
             await self._registry.apply(spec, token_hash)
@@ -85,7 +88,7 @@ class ServiceManager:
                 await self._forget(spec.name)
             raise
         log.info("service %s %s", spec.name, "updated" if previous else "created")
-        return Applied(spec.name, created=previous is None, token=token)
+        return Applied(spec.name, created=previous is None, token=token, warnings=warnings)
 
     async def _forget(self, name: str) -> None:
         try:

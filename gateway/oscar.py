@@ -162,11 +162,9 @@ def _service(
     if svc.get("script"):
         out["script"] = _script_text(str(svc["script"]), source=source, base_dir=base_dir)
     elif out["runtime"] == "script" and not (out.get("expose") or {}).get("default_command"):
-        reason = "it declares no script"
-        if svc.get("kserve"):
-            reason = "it is a KServe service (kserve:), which is not run here, and has no script"
-        out["cannot_run"] = f"{reason}; it is declared but not run by this gateway"
-        notes.append(f"not run here: {reason}")
+        reason = "a KServe service without a script" if svc.get("kserve") else "no script"
+        out["cannot_run"] = reason
+        notes.append(f"not run here ({reason}): listed in state 'failed'")
     return out, notes
 
 

@@ -30,6 +30,7 @@ from gateway.spec_parts import (
     LogLevel,
     MemberSpec,
     Secret,
+    SecretKey,
     split_labels,
 )
 from gateway.yaml_text import load_yaml
@@ -89,7 +90,7 @@ class ServiceSpec(BaseModel):
     timeout: float | None = Field(default=None, gt=0, description="per-request seconds")
     visibility: Literal["private", "public", "restricted"] = "private"
     environment: dict[str, str] = Field(default_factory=dict)
-    secrets: dict[str, Secret] = Field(
+    secrets: dict[SecretKey, Secret] = Field(
         default_factory=dict, description="env of the runtime only; masked in every dump"
     )
     input: tuple[StorageIO, ...] = ()

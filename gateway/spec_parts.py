@@ -42,6 +42,7 @@ LABEL_KEY = (
 )
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 LabelKey = Annotated[str, Field(pattern=LABEL_KEY)]
+SecretKey = Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]
 LabelValue = Annotated[str, Field(pattern=LABEL_VALUE)]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
