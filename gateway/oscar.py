@@ -25,7 +25,15 @@ from gateway.oscar_fields import (
     storage,
 )
 
-_OSCAR_ONLY = {"synchronous", "log_level", "alpine", "image_prefetch", "expose", "vo", "clusters"}
+_OSCAR_ONLY = {
+    "synchronous",
+    "expose",
+    "ephemeral_storage_request",
+    "image_pull_secrets",
+    "annotations",
+    *UNSUPPORTED,
+    *SERVER_SET,
+}
 
 
 @dataclass(frozen=True, slots=True)
