@@ -205,13 +205,23 @@ def _environment(env: Mapping[str, Any], out: dict[str, Any], notes: list[str]) 
     secrets (never logged, never answered)."""
     variables: dict[str, str] = {}
     for key in ("Variables", "variables"):
-        variables.update({str(k): str(v) for k, v in (env.get(key) or {}).items()})
+        for name, value in (env.get(key) or {}).items():
+            if isinstance(value, list | dict):
+                notes.append(f"environment.{key}.{name} is not a single value: taken as text")
+            variables[str(name)] = _text(value)
     out["environment"] = variables
     secrets = env.get("secrets") or env.get("Secrets") or {}
     if secrets:
-        out["secrets"] = {str(k): str(v) for k, v in secrets.items()}
+        out["secrets"] = {str(k): _text(v) for k, v in secrets.items()}
     for key in sorted(set(env) - {"Variables", "variables", "secrets", "Secrets"}):
         notes.append(f"field 'environment.{key}' is not supported here and was ignored")
+
+
+def _text(value: Any) -> str:
+    """A YAML scalar as the string Go's YAML gives it (``false``, not Python's ``False``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 def _script_text(script: str, *, source: str, base_dir: Path | None) -> str:

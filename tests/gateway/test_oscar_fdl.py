@@ -225,3 +225,18 @@ def test_tabs_after_values_load_and_tabs_in_strings_and_blocks_stay() -> None:
 def test_a_tab_in_indentation_stays_an_error() -> None:
     with pytest.raises(yaml.YAMLError):
         load_yaml("a:\n\tb: c\n")
+
+
+def test_variables_read_as_gos_yaml_reads_them() -> None:
+    body = {
+        "name": "env",
+        "image": "i",
+        "script": "#!/bin/sh\n",
+        "environment": {"Variables": {"SEND": False, "N": 3, "KEY": ["placeholder"]}},
+    }
+    document = parse_text(json.dumps(body), source="api")
+    (spec,) = document.services
+    assert spec.environment == {"SEND": "false", "N": "3", "KEY": "['placeholder']"}
+    assert document.warnings == (
+        "service 'env': environment.Variables.KEY is not a single value: taken as text",
+    )
