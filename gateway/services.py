@@ -33,7 +33,7 @@ from gateway.spec_parts import (
     SecretKey,
     split_labels,
 )
-from gateway.yaml_text import load_yaml
+from gateway.yaml_text import describe_error, load_yaml
 from runtimes.onnx.spec import BatchingSpec, PostprocessSpec, PreprocessSpec
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -171,7 +171,7 @@ def load_file(path: Path, *, cluster_id: str | None = None) -> FdlDocument:
     except UnicodeDecodeError as exc:
         raise InvalidDefinition(f"{path}: not UTF-8 text: {exc.reason}") from exc
     except yaml.YAMLError as exc:
-        raise InvalidDefinition(f"{path}: not valid YAML: {exc}") from exc
+        raise InvalidDefinition(f"{path}: not valid YAML: {describe_error(exc)}") from exc
     return parse_document(
         data, source=str(path), base_dir=path.parent.resolve(), cluster_id=cluster_id
     )
@@ -187,8 +187,11 @@ def parse_text(text: str | bytes, *, source: str, cluster_id: str | None = None)
     except orjson.JSONDecodeError:
         try:
             data = load_yaml(text)
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"{source}: neither valid YAML nor JSON: {exc}") from exc
+        except yaml.YAMLError as exc:
+            problem = describe_error(exc)
+            raise BadRequest(f"{source}: neither valid YAML nor JSON: {problem}") from exc
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"{source}: not UTF-8 text") from exc
         _refuse_surrogates(data, source)
     if isinstance(data, Mapping) and "name" in data and "services" not in data:
         if looks_like_oscar_service(data):  # oscar-cli and OSCAR's API send one service object

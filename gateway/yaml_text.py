@@ -34,6 +34,15 @@ def load_yaml(text: str | bytes) -> Any:
             raise first from None
 
 
+def describe_error(exc: yaml.YAMLError) -> str:
+    """The problem and where it is, without the quoted source line (which may hold a secret)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        mark = exc.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        return f"{exc.problem}{where}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def untab(text: str) -> str:
     """`text` with tabs after the indentation, outside quotes and block scalars, as spaces."""
     out: list[str] = []

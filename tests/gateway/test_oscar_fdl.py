@@ -255,3 +255,11 @@ def test_a_service_object_with_our_own_fields_is_read_as_ours() -> None:
     (spec,) = document.services
     assert spec.environment == {"A": "1"} and spec.kube_labels == {"team": "x"}
     assert spec.annotations == {"example.org/a": "b"} and not document.warnings
+
+
+def test_a_yaml_error_says_where_without_quoting_the_line() -> None:
+    body = 'name: x\nscript: "#!/bin/sh"\nenvironment: {secrets: {KEY: "value-never-shown}\n'
+    with pytest.raises(BadRequest) as caught:
+        parse_text(body, source="api")
+    assert "(line 4, column 1)" in caught.value.message  # where the string runs out
+    assert "value-never-shown" not in caught.value.message
