@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from gateway.auth import hash_token, new_token
 from gateway.backends.base import Caveats
 from gateway.definitions import DefinitionStore
-from gateway.errors import Conflict, GatewayError
+from gateway.errors import Conflict, GatewayError, InvalidDefinition
 from gateway.registry import Entry, Registry
 from gateway.services import ServiceSpec
 
@@ -49,15 +49,25 @@ class ServiceManager:
             previous = stored.get(spec.name)
             token_hash = previous.token_hash if previous else None
             self._store.save(spec, origin="file", token_hash=token_hash)
-            entries.append(self._registry.register(spec, token_hash))
+            entries.append(self._register_at_start(spec, token_hash))
         for name, service in stored.items():
             if name in file_names:
                 continue
             if service.origin == "file":  # its file no longer declares it
                 self._store.delete(name)
                 continue
-            entries.append(self._registry.register(service.spec, service.token_hash))
+            entries.append(self._register_at_start(service.spec, service.token_hash))
         return entries
+
+    def _register_at_start(self, spec: ServiceSpec, token_hash: str | None) -> Entry:
+        """Register a service; one that cannot run here (its backend is not enabled) is listed
+        as failed with the reason, and the others start."""
+        try:
+            return self._registry.register(spec, token_hash)
+        except InvalidDefinition as exc:
+            log.error("%s", exc.message)
+            held = spec.model_copy(update={"cannot_run": exc.message})
+            return self._registry.register(held, token_hash)
 
     async def apply(self, specs: Sequence[ServiceSpec], *, replace: bool) -> list[Applied]:
         """Create (``replace=False``: 409 if one exists) or create-or-update services."""

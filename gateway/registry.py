@@ -52,6 +52,8 @@ class Registry:
     def register(self, spec: ServiceSpec, token_hash: str | None = None) -> Entry:
         """Make a service known (routable, answering 503 until deployed); see `deploy`."""
         entry = Entry(spec, self.backend_for(spec), token_hash)
+        if entry.backend is self._declared:
+            self._declared.hold(spec)
         self._entries[spec.name] = entry
         self._pending.add(spec.name)
         return entry

@@ -24,10 +24,13 @@ class DeclaredBackend:
     def __init__(self) -> None:
         self._reasons: dict[str, str] = {}
 
+    def hold(self, spec: ServiceSpec) -> None:
+        """Know the service from its registration on (its state is known before `deploy`)."""
+        self._reasons[spec.name] = spec.cannot_run or "it cannot run here"
+
     async def deploy(self, spec: ServiceSpec) -> None:
-        reason = spec.cannot_run or "it cannot run here"
-        self._reasons[spec.name] = reason
-        log.warning("service %s is declared but not run: %s", spec.name, reason)
+        self.hold(spec)
+        log.warning("service %s is declared but not run: %s", spec.name, self._reasons[spec.name])
 
     async def remove(self, name: str) -> None:
         if self._reasons.pop(name, None) is None:

@@ -263,3 +263,21 @@ def test_a_yaml_error_says_where_without_quoting_the_line() -> None:
         parse_text(body, source="api")
     assert "(line 4, column 1)" in caught.value.message  # where the string runs out
     assert "value-never-shown" not in caught.value.message
+
+
+async def test_a_file_service_whose_backend_is_not_enabled_is_listed_as_failed(
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    from gateway.app import create_app
+    from gateway.config import Settings
+
+    specs = load_file(ALL_FIELDS).services  # plants-api is exposed: the deployment backend
+    app = create_app(Settings(data_dir=tmp_path, backends=("local",)), [specs[1]])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            answer = (await client.get("/system/services/plants-api")).json()
+    assert answer["state"] == "failed" and answer["backend"] == "none"
+    assert "backend 'deployment' is not enabled here (enabled: local)" in answer["detail"]
