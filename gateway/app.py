@@ -33,6 +33,8 @@ from gateway.routing import DataPlane
 from gateway.services import ServiceSpec, StorageSpec
 from gateway.storage import build_stores
 from gateway.system import SystemRoutes, json_response
+from gateway.ui import SessionBridge, SessionStore, UiRoutes
+from gateway.ui.assets import Assets
 
 log = logging.getLogger("gateway")
 
@@ -59,6 +61,8 @@ def create_app(
         manager, registry, auth, cluster_id=settings.cluster_id, stores=frozenset(stores)
     )
     jobs = JobService(settings, registry, proxy, stores, auth, metrics)
+    sessions = SessionStore(settings.ui_session_hours * 3600)
+    ui = UiRoutes(sessions, auth, Assets())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -97,10 +101,14 @@ def create_app(
         Route("/metrics", system.metrics, methods=["GET"]),
         Route("/openapi.json", system.openapi, methods=["GET"]),
         *jobs.routes(),
+        *ui.routes(),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(HeaderLimit, max_bytes=settings.max_header_bytes)],
+        middleware=[
+            Middleware(HeaderLimit, max_bytes=settings.max_header_bytes),
+            Middleware(SessionBridge, sessions=sessions),
+        ],
         lifespan=lifespan,
         exception_handlers={
             GatewayError: render_error,

@@ -52,6 +52,7 @@ class JobService:
         runner = ItemRunner(
             registry, proxy, self.stores, self._pipeline,
             upstream_timeout=settings.upstream_timeout,
+            result_max_bytes=settings.job_result_max_bytes,
         )  # fmt: skip
         self.kube: KubeJobs | None = None
         if {"knative", "deployment"} & set(settings.backends) or self.store.unfinished_kube_jobs():
@@ -66,8 +67,9 @@ class JobService:
             self.store, registry, self.stores, self.intake, settings.watch_interval
         )
         self._routes = JobRoutes(
-            settings, self.store, self.intake, registry, auth or Authenticator(settings)
-        )
+            settings, self.store, self.intake, registry, auth or Authenticator(settings),
+            self.stores,
+        )  # fmt: skip
         self._watching: asyncio.Task[None] | None = None
         if settings.events_token is None and settings.admin_token is not None:
             log.info("POST /events/s3 takes the admin token: set GATEWAY_EVENTS_TOKEN for its own")
