@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,6 +16,8 @@ from gateway.registry import Registry
 from gateway.services import parse_text
 from gateway.system import json_response
 
+log = logging.getLogger("gateway.admin")
+
 _MAX_DEFINITION_BYTES = 1024 * 1024
 _MAX_LOG_LINES = 10_000
 
@@ -20,10 +25,20 @@ _MAX_LOG_LINES = 10_000
 class AdminRoutes:
     """Handlers that change which services exist (all need the admin token when one is set)."""
 
-    def __init__(self, manager: ServiceManager, registry: Registry, auth: Authenticator) -> None:
+    def __init__(
+        self,
+        manager: ServiceManager,
+        registry: Registry,
+        auth: Authenticator,
+        *,
+        cluster_id: str | None = None,
+        stores: frozenset[str] = frozenset(),
+    ) -> None:
         self._manager = manager
         self._registry = registry
         self._auth = auth
+        self._cluster_id = cluster_id  # picks the entry of a service declared for several
+        self._stores = stores  # the object stores configured at start
 
     async def create(self, request: Request) -> Response:
         """POST /system/services: create services from an FDL document (JSON or YAML)."""
@@ -36,10 +51,13 @@ class AdminRoutes:
     async def _apply(self, request: Request, *, replace: bool) -> Response:
         self._auth.require_admin(request)
         body = await read_body(request, _MAX_DEFINITION_BYTES)
-        specs = parse_text(body, source="request body")
-        if not specs:
+        document = parse_text(body, source="request body", cluster_id=self._cluster_id)
+        if not document.services:
             raise BadRequest("the definition declares no service")
-        applied = await self._manager.apply(specs, replace=replace)
+        notes = [*document.warnings, *self._storage_notes(document.storage)]
+        for line in notes:
+            log.warning("%s", line)
+        applied = await self._manager.apply(document.services, replace=replace)
         answer = []
         for item in applied:
             state = self._registry.status(item.name)
@@ -49,7 +67,16 @@ class AdminRoutes:
                 record["token"] = item.token
             answer.append(record)
         created = any(item.created for item in applied)
-        return json_response({"services": answer}, 201 if created else 200)
+        warnings = [*notes, *(w for item in applied for w in item.warnings)]
+        return json_response({"services": answer, "warnings": warnings}, 201 if created else 200)
+
+    def _storage_notes(self, storage: Mapping[str, object]) -> list[str]:
+        """Stores are configured at start: one sent with a definition is not set up here."""
+        return [
+            f"storage {name!r} sent with the definition was not set up: object stores are "
+            "configured when the gateway starts (gateway serve -f FILE)"
+            for name in sorted(set(storage) - self._stores)
+        ]
 
     async def delete(self, request: Request) -> Response:
         """DELETE /system/services/{name}: stop the service and forget its definition."""

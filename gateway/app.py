@@ -56,8 +56,10 @@ def create_app(
     manager = ServiceManager(registry, store)
     data = DataPlane(settings, registry, proxy, metrics, auth)
     system = SystemRoutes(settings, registry, metrics, auth)
-    admin = AdminRoutes(manager, registry, auth)
     stores = build_stores(storage or {}, settings.data_dir)
+    admin = AdminRoutes(
+        manager, registry, auth, cluster_id=settings.cluster_id, stores=frozenset(stores)
+    )
     jobs = JobService(settings, registry, proxy, stores, auth, metrics)
     sessions = SessionStore(settings.ui_session_hours * 3600)
     ui = UiRoutes(sessions, auth, Assets())

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         "service's HTTP endpoint",
     )
     events_token: SecretStr | None = None
+    cluster_id: str | None = Field(
+        default=None,
+        description="OSCAR FDL: the cluster whose entry a service declared for several "
+        "clusters takes (None: the first)",
+    )
 
     # The web dashboard at /ui/.
     ui_session_hours: float = Field(default=12.0, gt=0, description="a login lasts this long")

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.auth import hash_token, new_token
+from gateway.backends.base import Caveats
 from gateway.definitions import DefinitionStore
-from gateway.errors import Conflict, GatewayError
+from gateway.errors import Conflict, GatewayError, InvalidDefinition
 from gateway.registry import Entry, Registry
 from gateway.services import ServiceSpec
 
@@ -28,6 +29,7 @@ class Applied:
     name: str
     created: bool
     token: str | None = None
+    warnings: tuple[str, ...] = ()  # what the backend does not do of the definition
 
 
 class ServiceManager:
@@ -47,15 +49,25 @@ class ServiceManager:
             previous = stored.get(spec.name)
             token_hash = previous.token_hash if previous else None
             self._store.save(spec, origin="file", token_hash=token_hash)
-            entries.append(self._registry.register(spec, token_hash))
+            entries.append(self._register_at_start(spec, token_hash))
         for name, service in stored.items():
             if name in file_names:
                 continue
             if service.origin == "file":  # its file no longer declares it
                 self._store.delete(name)
                 continue
-            entries.append(self._registry.register(service.spec, service.token_hash))
+            entries.append(self._register_at_start(service.spec, service.token_hash))
         return entries
+
+    def _register_at_start(self, spec: ServiceSpec, token_hash: str | None) -> Entry:
+        """Register a service; one that cannot run here (its backend is not enabled) is listed
+        as failed with the reason, and the others start."""
+        try:
+            return self._registry.register(spec, token_hash)
+        except InvalidDefinition as exc:
+            log.error("%s", exc.message)
+            held = spec.model_copy(update={"cannot_run": exc.message})
+            return self._registry.register(held, token_hash)
 
     async def apply(self, specs: Sequence[ServiceSpec], *, replace: bool) -> list[Applied]:
         """Create (``replace=False``: 409 if one exists) or create-or-update services."""
@@ -75,6 +87,8 @@ class ServiceManager:
         if spec.visibility != "public" and token_hash is None:
             token = new_token()
             token_hash = hash_token(token)
+        backend = self._registry.backend_for(spec)
+        warnings = tuple(backend.caveats(spec)) if isinstance(backend, Caveats) else ()
         self._store.save(spec, origin="api", token_hash=token_hash)
         try:
             await self._registry.apply(spec, token_hash)
@@ -84,7 +98,7 @@ class ServiceManager:
                 await self._forget(spec.name)
             raise
         log.info("service %s %s", spec.name, "updated" if previous else "created")
-        return Applied(spec.name, created=previous is None, token=token)
+        return Applied(spec.name, created=previous is None, token=token, warnings=warnings)
 
     async def _forget(self, name: str) -> None:
         try:

@@ -18,6 +18,7 @@ from gateway.backends.base import Endpoint, ServiceState
 from gateway.backends.kube import KubeApi, Obj
 from gateway.backends.objects import knative_service, selector
 from gateway.backends.reconcile import Periodic
+from gateway.backends.secrets import apply_secret, delete_secret
 from gateway.config import Settings
 from gateway.errors import ServiceNotFound, Unavailable, UpstreamError
 from gateway.services import ServiceSpec
@@ -85,8 +86,10 @@ class KnativeBackend:
     async def deploy(self, spec: ServiceSpec) -> None:
         """Create or patch the Knative Service, then wait (bounded) until it is Ready."""
         knative_service(spec, self._settings)  # an invalid placement fails before any API call
+        previous = self._specs.get(spec.name)
         self._specs[spec.name] = spec
         self._reconciler.ensure_started()
+        await apply_secret(self._kube, spec, self._settings, previous)
         await self._apply(spec)
         deadline = time.monotonic() + self._settings.kube_ready_timeout
         api = self._kube.custom()
@@ -115,7 +118,7 @@ class KnativeBackend:
 
     async def remove(self, name: str) -> None:
         """Delete the Knative Service (already gone is fine); Knative deletes what it owns."""
-        self._specs.pop(name, None)
+        known = self._specs.pop(name, None)
         self._observed.pop(name, None)
         api = self._kube.custom()
         await self._kube.delete(
@@ -127,6 +130,8 @@ class KnativeBackend:
             PLURAL,
             name,
         )
+        if known is None or known.secrets:
+            await delete_secret(self._kube, name, self._settings)
 
     async def reconcile(self) -> None:
         """Re-apply every service: recreate what was deleted, undo changes made behind our back."""
