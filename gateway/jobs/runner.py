@@ -99,7 +99,7 @@ class ItemRunner:
                 "predictions": result.get("predictions"),
             }
             name = base_name(item.key).rsplit(".", 1)[0] + ".json"
-            refs = await self._write(spec, [(name, orjson.dumps(document))])
+            refs = await self.write(spec, [(name, orjson.dumps(document))])
             written += refs
             finished.append(_succeeded(item, refs))
         await self._on_outputs(written)
@@ -115,7 +115,7 @@ class ItemRunner:
             log = (payload.get("error") or {}).get("log") if isinstance(payload, dict) else None
             return replace(failed(item, error), log=log)
         files = [(f["name"], base64.b64decode(f["data"])) for f in payload.get("files", [])]
-        refs = await self._write(spec, files)
+        refs = await self.write(spec, files)
         await self._on_outputs(refs)
         return replace(_succeeded(item, refs), log=payload.get("log"))
 
@@ -134,7 +134,8 @@ class ItemRunner:
             raise UpstreamError(f"service {spec.name} answered {answer.status}")
         return answer
 
-    async def _write(self, spec: ServiceSpec, files: list[tuple[str, bytes]]) -> list[ObjectRef]:
+    async def write(self, spec: ServiceSpec, files: list[tuple[str, bytes]]) -> list[ObjectRef]:
+        """Store files (name, bytes) under every output binding whose filters take them."""
         refs = []
         for binding in output_bindings(spec):
             store = self.store(binding.storage)
