@@ -285,3 +285,60 @@ def _wait_for_status(client: Client, service: str, job_id: str, status: str) -> 
             return jobs
         assert time.monotonic() < deadline, f"job {job_id} never became {status}: {jobs}"
         time.sleep(0.1)
+
+
+def _minio_event(key: str) -> dict[str, Any]:
+    """A MinIO bucket notification for ``bucket/rest`` (key URL-encoded, as MinIO sends it)."""
+    bucket, _, rest = key.partition("/")
+    record = {
+        "eventVersion": "2.0",
+        "eventSource": "minio:s3",
+        "eventName": "s3:ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+            "object": {"key": rest.replace(" ", "+"), "eTag": "e1", "size": 5},
+        },
+    }
+    return {"EventName": "s3:ObjectCreated:Put", "Key": key, "Records": [record]}
+
+
+def test_storage_events_on_run_and_job(gateway: ServerProcess, greet: str) -> None:
+    client = basic_client(gateway)
+    job_id = client.run_service(greet, input="stored", async_call=True).headers["X-Job-Id"]
+    _wait_for_status(client, greet, job_id, "Succeeded")
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    job = httpx.get(f"{gateway.url}/jobs/{job_id}", headers=admin, timeout=30).json()
+    key = job["items"][0]["key"]
+    assert key.startswith("greet/in/event-file-")
+    event = _minio_event(key)
+    run = httpx.post(f"{gateway.url}/run/{greet}", json=event, headers=admin, timeout=60)
+    assert run.status_code == 200, run.text
+    assert base64.b64decode(run.text) == b"hello: stored"  # the object, fetched from the store
+    delegated = {"storage_provider": "minio.default", "event": json.dumps(event)}
+    again = httpx.post(f"{gateway.url}/run/{greet}", json=delegated, headers=admin, timeout=60)
+    assert base64.b64decode(again.text) == b"hello: stored"
+    missing = httpx.post(
+        f"{gateway.url}/run/{greet}", json=_minio_event("greet/in/absent"), headers=admin
+    )
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    fresh = _minio_event(key)
+    fresh["Records"][0]["s3"]["object"]["eTag"] = "another-version"
+    queued = httpx.post(f"{gateway.url}/job/{greet}", json=fresh, headers=admin, timeout=30)
+    assert queued.status_code == 201 and queued.headers["X-Job-Id"] != job_id
+    twice = httpx.post(f"{gateway.url}/job/{greet}", json=fresh, headers=admin, timeout=30)
+    assert twice.headers["X-Job-Id"] == queued.headers["X-Job-Id"]  # one object, one job
+
+
+def test_unsupported_event_sources_and_bad_bodies_are_4xx(
+    gateway: ServerProcess, greet: str
+) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    onedata = {"Records": [{"eventSource": "OneTrigger", "path": "/x"}]}
+    for path in (f"/run/{greet}", f"/job/{greet}"):
+        refused = httpx.post(gateway.url + path, json=onedata, headers=admin, timeout=30)
+        assert refused.status_code == 422, refused.text
+        garbled = httpx.post(
+            gateway.url + path, content=b"%%not base64%%", headers=admin, timeout=30
+        )
+        assert garbled.status_code == 400
+        assert garbled.json()["error"]["code"] == "bad_request"
