@@ -78,20 +78,22 @@ def parse_event(body: bytes, content_type: str | None) -> Event:
         except orjson.JSONDecodeError:
             document = None
         if document is not None:
-            return _from_json(document, body, provider=None)
+            return _from_json(document, body, provider=None, delegated=False)
     return InlineEvent(event_file_name(), _base64(text))
 
 
-def _from_json(document: Any, raw: bytes, *, provider: str | None) -> Event:
-    if isinstance(document, dict) and "event" in document and "storage_provider" in document:
+def _from_json(document: Any, raw: bytes, *, provider: str | None, delegated: bool) -> Event:
+    delegation = isinstance(document, dict) and {"event", "storage_provider"} <= set(document)
+    if delegation and not delegated:  # one level, as OSCAR wraps it
         inner = document["event"]
         provider = str(document["storage_provider"])
         if isinstance(inner, str):
             try:
                 inner = orjson.loads(inner)
             except orjson.JSONDecodeError:
-                return InlineEvent(event_file_name(), _base64(inner.encode().strip()))
-        return _from_json(inner, orjson.dumps(inner), provider=provider)
+                text = inner.encode(errors="replace").strip()
+                return InlineEvent(event_file_name(), _base64(text))
+        return _from_json(inner, orjson.dumps(inner), provider=provider, delegated=True)
     records = document.get("Records") if isinstance(document, dict) else None
     if isinstance(records, list) and records and isinstance(records[0], dict):
         source = records[0].get("eventSource")

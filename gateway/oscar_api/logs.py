@@ -92,7 +92,7 @@ class JobLogs:
         """GET /system/logs/{service}[?page=]: one page of the service's jobs."""
         service = self._service(request)
         page = request.query_params.get("page", "")
-        if page and not page.isdigit():
+        if page and not (page.isascii() and page.isdigit() and len(page) <= 15):
             raise BadRequest("page must be the next_page value of a previous answer")
         offset = int(page or 0)
         total = sum(self._store.count(service).values())

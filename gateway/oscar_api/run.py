@@ -32,7 +32,7 @@ from gateway.oscar_event import InlineEvent, parse_event
 from gateway.proxy import Proxy, UpstreamResponse
 from gateway.registry import Registry
 from gateway.services import ServiceSpec
-from gateway.storage import ObjectStore, base_name
+from gateway.storage import ObjectStore, base_name, check_key
 
 _TEXT = "text/plain; charset=utf-8"
 
@@ -70,7 +70,7 @@ class SyncRuns:
             objects = self._stores.get(storage)
             if objects is None:
                 raise InvalidDefinition(f"service {name!r}: storage {storage!r} is not defined")
-            key, data, is_json = event.path, await objects.get(event.path), False
+            key, data, is_json = event.path, await objects.get(check_key(event.path)), False
         if entry.spec.runtime == "script":
             return await self._script(entry.spec, key, data)
         return await self._predict(entry.spec, key, data, is_json)

@@ -57,6 +57,14 @@ BUDGET: dict[str, tuple[int, int]] = {
     "GET /jobs/{job_id}": (40, 0),  # any string is a valid id: nothing negative to make
     "DELETE /jobs/{job_id}": (40, 0),
     "POST /events/s3": (40, 20),
+    "POST /run/{service}": (60, 30),
+    "GET /health": (1, 0),
+    "GET /system/config": (1, 0),
+    "GET /system/status": (1, 0),
+    "GET /system/logs/{service}": (30, 15),
+    "DELETE /system/logs/{service}": (20, 10),
+    "GET /system/logs/{service}/{job}": (30, 0),  # any string is a valid id
+    "DELETE /system/logs/{service}/{job}": (30, 0),
 }
 # A fuzzed FDL document that happens to be valid would start real runtimes (and a `script`
 # runtime runs its text): these are fuzzed without the admin token, so they answer 401/403.
