@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,6 +15,8 @@ from gateway.registry import Registry
 from gateway.services import parse_text
 from gateway.system import json_response
 
+log = logging.getLogger("gateway.admin")
+
 _MAX_DEFINITION_BYTES = 1024 * 1024
 _MAX_LOG_LINES = 10_000
 
@@ -20,10 +24,18 @@ _MAX_LOG_LINES = 10_000
 class AdminRoutes:
     """Handlers that change which services exist (all need the admin token when one is set)."""
 
-    def __init__(self, manager: ServiceManager, registry: Registry, auth: Authenticator) -> None:
+    def __init__(
+        self,
+        manager: ServiceManager,
+        registry: Registry,
+        auth: Authenticator,
+        *,
+        cluster_id: str | None = None,
+    ) -> None:
         self._manager = manager
         self._registry = registry
         self._auth = auth
+        self._cluster_id = cluster_id  # picks the entry of a service declared for several
 
     async def create(self, request: Request) -> Response:
         """POST /system/services: create services from an FDL document (JSON or YAML)."""
@@ -36,10 +48,12 @@ class AdminRoutes:
     async def _apply(self, request: Request, *, replace: bool) -> Response:
         self._auth.require_admin(request)
         body = await read_body(request, _MAX_DEFINITION_BYTES)
-        specs = parse_text(body, source="request body")
-        if not specs:
+        document = parse_text(body, source="request body", cluster_id=self._cluster_id)
+        if not document.services:
             raise BadRequest("the definition declares no service")
-        applied = await self._manager.apply(specs, replace=replace)
+        for line in document.warnings:
+            log.warning("%s", line)
+        applied = await self._manager.apply(document.services, replace=replace)
         answer = []
         for item in applied:
             state = self._registry.status(item.name)
@@ -49,7 +63,8 @@ class AdminRoutes:
                 record["token"] = item.token
             answer.append(record)
         created = any(item.created for item in applied)
-        return json_response({"services": answer}, 201 if created else 200)
+        warnings = [*document.warnings, *(w for item in applied for w in item.warnings)]
+        return json_response({"services": answer, "warnings": warnings}, 201 if created else 200)
 
     async def delete(self, request: Request) -> Response:
         """DELETE /system/services/{name}: stop the service and forget its definition."""

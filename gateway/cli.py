@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
 
     apply = sub.add_parser("apply", help="create or update services from an FDL file")
     apply.add_argument("file", type=Path)
+    apply.add_argument(
+        "--cluster-id",
+        default=os.environ.get("GATEWAY_CLUSTER_ID"),
+        help="OSCAR FDL: the cluster entry to take for a service declared for several",
+    )
     apply.set_defaults(func=_apply)
 
     ls = sub.add_parser("ls", help="list services")
@@ -110,7 +115,9 @@ def _apply(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise OSError(f"no such file: {args.file}")
     with client(args) as gw:
-        answer = gw.apply(args.file)
+        answer = gw.apply(args.file, cluster_id=args.cluster_id)
+    for line in answer.get("warnings") or []:
+        print(f"warning: {line}", file=sys.stderr)
     for service in answer["services"]:
         verb = "created" if service["created"] else "updated"
         print(f"{service['name']}: {verb}, {service['state']}")

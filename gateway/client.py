@@ -23,6 +23,7 @@ import orjson
 import yaml
 
 from gateway.services import load_file
+from gateway.spec_parts import REVEAL
 
 ImageInput = str | Path | bytes | tuple[str, bytes]
 _RETRIED = (429, 503)
@@ -45,6 +46,7 @@ class _Call:
     method: str
     path: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # found here before sending (loading a definition file)
 
 
 def _files(images: Iterable[ImageInput]) -> list[tuple[str, tuple[str, bytes, str]]]:
@@ -62,17 +64,22 @@ def _files(images: Iterable[ImageInput]) -> list[tuple[str, tuple[str, bytes, st
     return parts
 
 
-def _document(definition: str | Path | Mapping[str, Any]) -> bytes:
-    """The body for /system/services. A file is read here, as oscar-cli does: the script files
-    an OSCAR FDL names and relative model paths are resolved against the file's folder."""
+def _document(
+    definition: str | Path | Mapping[str, Any], cluster_id: str | None = None
+) -> tuple[bytes, tuple[str, ...]]:
+    """The body for /system/services and the load's warnings. A file is read here, as
+    oscar-cli does: the script files an OSCAR FDL names and relative model paths are resolved
+    against the file's folder (its secrets are sent, in the body only)."""
     if isinstance(definition, Mapping):
-        return yaml.safe_dump(dict(definition)).encode()
+        return yaml.safe_dump(dict(definition)).encode(), ()
     if isinstance(definition, Path) or "\n" not in definition:
-        services = load_file(Path(definition)).services
-        return orjson.dumps(
-            {"services": [s.model_dump(mode="json", exclude_defaults=True) for s in services]}
-        )
-    return definition.encode()
+        document = load_file(Path(definition), cluster_id=cluster_id)
+        services = [
+            s.model_dump(mode="json", exclude_defaults=True, context=REVEAL)
+            for s in document.services
+        ]
+        return orjson.dumps({"services": services}), document.warnings
+    return definition.encode(), ()
 
 
 def _wait_seconds(response: httpx.Response, attempt: int) -> float:
@@ -115,12 +122,20 @@ class _Calls:
         return _Call("POST", f"/job/{service}", {"files": _files(files)})
 
     @staticmethod
-    def apply(definition: str | Path | Mapping[str, Any], replace: bool) -> _Call:
+    def apply(
+        definition: str | Path | Mapping[str, Any], replace: bool, cluster_id: str | None
+    ) -> _Call:
         headers = {"Content-Type": "application/yaml"}
         method = "PUT" if replace else "POST"
-        return _Call(
-            method, "/system/services", {"content": _document(definition), "headers": headers}
-        )
+        body, warnings = _document(definition, cluster_id)
+        return _Call(method, "/system/services", {"content": body, "headers": headers}, warnings)
+
+    @staticmethod
+    def applied(call: _Call, answer: Any) -> dict[str, Any]:
+        """The answer of `apply`, with the warnings of loading the file first."""
+        result = dict(answer)
+        result["warnings"] = [*call.warnings, *(result.get("warnings") or [])]
+        return result
 
 
 class Client:
@@ -197,10 +212,16 @@ class Client:
         return list(self._send(_Call("GET", "/system/services")))
 
     def apply(
-        self, definition: str | Path | Mapping[str, Any], *, replace: bool = True
+        self,
+        definition: str | Path | Mapping[str, Any],
+        *,
+        replace: bool = True,
+        cluster_id: str | None = None,
     ) -> dict[str, Any]:
-        """Create or update services from an FDL file path, YAML/JSON text or a mapping."""
-        return dict(self._send(_Calls.apply(definition, replace)))
+        """Create or update services from an FDL file path, YAML/JSON text or a mapping;
+        ``warnings`` lists what the definition asks that is not done here."""
+        call = _Calls.apply(definition, replace, cluster_id)
+        return _Calls.applied(call, self._send(call))
 
     def delete_service(self, name: str) -> None:
         self._send(_Call("DELETE", f"/system/services/{name}"))
@@ -282,7 +303,12 @@ class AsyncClient:
         return list(await self._send(_Call("GET", "/system/services")))
 
     async def apply(
-        self, definition: str | Path | Mapping[str, Any], *, replace: bool = True
+        self,
+        definition: str | Path | Mapping[str, Any],
+        *,
+        replace: bool = True,
+        cluster_id: str | None = None,
     ) -> dict[str, Any]:
         """Create or update services from an FDL file path, YAML/JSON text or a mapping."""
-        return dict(await self._send(_Calls.apply(definition, replace)))
+        call = _Calls.apply(definition, replace, cluster_id)
+        return _Calls.applied(call, await self._send(call))

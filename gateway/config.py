@@ -92,3 +92,8 @@ class Settings(BaseSettings):
         "service's HTTP endpoint",
     )
     events_token: SecretStr | None = None
+    cluster_id: str | None = Field(
+        default=None,
+        description="OSCAR FDL: the cluster whose entry a service declared for several "
+        "clusters takes (None: the first)",
+    )

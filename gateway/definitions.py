@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.services import ServiceSpec
+from gateway.spec_parts import REVEAL
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS services (
@@ -64,7 +65,7 @@ class DefinitionStore:
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET definition = excluded."
             "definition, origin = excluded.origin, token_hash = excluded.token_hash, "
             "updated = excluded.updated",
-            (spec.name, spec.model_dump_json(), origin, token_hash, time.time()),
+            (spec.name, spec.model_dump_json(context=REVEAL), origin, token_hash, time.time()),
         )
 
     def set_token(self, name: str, token_hash: str, salt: str) -> None:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gateway.backends.base import Caveats
 from gateway.definitions import DefinitionStore
 from gateway.errors import Conflict, GatewayError
 from gateway.registry import Entry, Registry
@@ -29,6 +30,7 @@ class Applied:
     name: str
     created: bool
     token: str | None = None
+    warnings: tuple[str, ...] = ()  # what the backend does not do of the definition
 
 
 class ServiceManager:
@@ -83,6 +85,8 @@ class ServiceManager:
             issued = self._key.issue()
             token_hash, salt = issued.token_hash, issued.salt
             token = issued.token if spec.visibility != "public" else None
+        backend = self._registry.backend_for(spec)
+        warnings = tuple(backend.caveats(spec)) if isinstance(backend, Caveats) else ()
         self._store.save(spec, origin="api", token_hash=token_hash)
         if salt is not None:
             self._store.set_token(spec.name, token_hash, salt)
@@ -94,7 +98,7 @@ class ServiceManager:
                 await self._forget(spec.name)
             raise
         log.info("service %s %s", spec.name, "updated" if previous else "created")
-        return Applied(spec.name, created=previous is None, token=token)
+        return Applied(spec.name, created=previous is None, token=token, warnings=warnings)
 
     async def _forget(self, name: str) -> None:
         try:

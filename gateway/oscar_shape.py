@@ -2,8 +2,9 @@
 
 ``GET /system/services[/{name}]`` answers one object per service: these OSCAR fields, with our
 own keys (backend, state, replicas, detail, definition...) beside them, so that OSCAR's clients
-and our CLI read the same answer. Storage credentials are never part of it: a client gets the
-default store's from ``GET /system/config`` (the admin only), as oscar-python does.
+and our CLI read the same answer. No secret is part of it: ``environment.secrets`` shows the
+names only, and storage credentials are left out (a client gets the default store's from
+``GET /system/config``, the admin only, as oscar-python does).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.services import ServiceSpec, StorageIO, StorageSpec
+from gateway.spec_parts import MASK
 
 
 def provider_id(storage: str) -> str:
@@ -51,14 +53,20 @@ def oscar_service(spec: ServiceSpec, storage: Mapping[str, StorageSpec]) -> dict
         "memory": spec.memory,
         "enable_gpu": spec.enable_gpu,
         "synchronous": {"min_scale": spec.min_scale, "max_scale": spec.max_scale},
-        "environment": {"variables": dict(spec.environment)},
+        "environment": {
+            "variables": dict(spec.environment),
+            "secrets": {key: MASK for key in spec.secrets},  # names only, never values
+        },
+        "labels": dict(spec.kube_labels),
+        "annotations": dict(spec.annotations),
         "input": [_binding(io) for io in spec.input],
         "output": [_binding(io) for io in spec.output],
         "storage_providers": {
             "minio": {name: storage_provider(storage.get(name)) for name in used},
         },
         "visibility": spec.visibility,
-        "log_level": "INFO",
+        "log_level": (spec.log_level or "info").upper(),
+        "expose": spec.expose.model_dump(mode="json") if spec.expose is not None else {},
         "alpine": False,
         "cluster_id": "",
     }

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from gateway.backends.base import Backend, ServiceState
+from gateway.backends.declared import DeclaredBackend
 from gateway.errors import InvalidDefinition, ServiceNotFound
 from gateway.services import ServiceSpec
 
@@ -32,10 +33,13 @@ class Registry:
 
     def __init__(self, backends: Mapping[str, Backend]) -> None:
         self._backends = dict(backends)
+        self._declared = DeclaredBackend()  # services declared but not run here
         self._entries: dict[str, Entry] = {}
         self._pending: set[str] = set()
 
     def backend_for(self, spec: ServiceSpec) -> Backend:
+        if spec.cannot_run is not None:
+            return self._declared
         backend = self._backends.get(spec.backend)
         if backend is None:
             enabled = ", ".join(sorted(self._backends)) or "none"
@@ -109,6 +113,6 @@ class Registry:
         return len(self._entries)
 
     async def aclose(self) -> None:
-        for backend in self._backends.values():
+        for backend in [*self._backends.values(), self._declared]:
             await backend.aclose()
         self._entries.clear()

@@ -50,7 +50,9 @@ def serve_command(args: argparse.Namespace) -> int:
     specs: list[ServiceSpec] = []
     storage: dict[str, StorageSpec] = {}
     for path in settings.files:
-        document = load_file(path)
+        document = load_file(path, cluster_id=settings.cluster_id)
+        for line in document.warnings:
+            logging.getLogger("gateway").warning("%s", line)
         specs.extend(document.services)
         storage.update(document.storage)
     run_app(create_app(settings, specs, storage=storage), settings)

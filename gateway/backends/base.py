@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from gateway.services import ServiceSpec
 
@@ -51,3 +51,11 @@ class Backend(Protocol):
 
     async def aclose(self) -> None:
         """Stop everything this backend runs and release its resources."""
+
+
+@runtime_checkable
+class Caveats(Protocol):
+    """A backend that can say what it will not do of a definition (one line each)."""
+
+    def caveats(self, spec: ServiceSpec) -> list[str]:
+        """What running `spec` here leaves out, e.g. "runs without its image"."""

@@ -27,6 +27,7 @@ from gateway.backends.objects import (
     selector,
 )
 from gateway.backends.reconcile import Periodic
+from gateway.backends.secrets import apply_secret, delete_secret
 from gateway.config import Settings
 from gateway.errors import ServiceNotFound, Unavailable
 from gateway.services import ServiceSpec
@@ -138,6 +139,7 @@ class DeploymentBackend:
         deployment_objects(spec, self._settings)  # an invalid placement fails before any API call
         self._specs[spec.name] = spec
         self._reconciler.ensure_started()
+        await apply_secret(self._kube, spec, self._settings)
         await self._apply_all(spec)
         deadline = time.monotonic() + self._settings.kube_ready_timeout
         want = min_replicas(spec)
@@ -173,6 +175,7 @@ class DeploymentBackend:
             ("Deployment", apps.delete_namespaced_deployment),
         ):
             await self._kube.delete(self._where(kind, name), fn, name, namespace)
+        await delete_secret(self._kube, name, self._settings)
 
     async def reconcile(self) -> None:
         """Re-apply every service: recreate deleted objects, restore a replica count below min."""

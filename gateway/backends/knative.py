@@ -18,6 +18,7 @@ from gateway.backends.base import Endpoint, ServiceState
 from gateway.backends.kube import KubeApi, Obj
 from gateway.backends.objects import knative_service, selector
 from gateway.backends.reconcile import Periodic
+from gateway.backends.secrets import apply_secret, delete_secret
 from gateway.config import Settings
 from gateway.errors import ServiceNotFound, Unavailable, UpstreamError
 from gateway.services import ServiceSpec
@@ -87,6 +88,7 @@ class KnativeBackend:
         knative_service(spec, self._settings)  # an invalid placement fails before any API call
         self._specs[spec.name] = spec
         self._reconciler.ensure_started()
+        await apply_secret(self._kube, spec, self._settings)
         await self._apply(spec)
         deadline = time.monotonic() + self._settings.kube_ready_timeout
         api = self._kube.custom()
@@ -127,6 +129,7 @@ class KnativeBackend:
             PLURAL,
             name,
         )
+        await delete_secret(self._kube, name, self._settings)
 
     async def reconcile(self) -> None:
         """Re-apply every service: recreate what was deleted, undo changes made behind our back."""

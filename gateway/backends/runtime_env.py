@@ -30,7 +30,8 @@ def runtime_env(
     log_level: str = "info",
     with_paths: bool = True,
 ) -> dict[str, str]:
-    """Environment variables for the service's runtime (`with_paths`: include model paths)."""
+    """Environment variables for the service's runtime (`with_paths`: include model paths;
+    never the service's secrets: `secret_env`)."""
     env = {
         "RUNTIME_NAME": spec.name,
         "RUNTIME_PREPROCESS": spec.preprocess.model_dump_json(),
@@ -38,7 +39,7 @@ def runtime_env(
         "RUNTIME_BATCHING": spec.batching.model_dump_json(),
         "RUNTIME_THREADS": str(threads),
         "RUNTIME_MAX_BODY_BYTES": str(max_body_bytes),
-        "RUNTIME_LOG_LEVEL": log_level,
+        "RUNTIME_LOG_LEVEL": spec.log_level or log_level,
     }
     if with_paths and spec.model is not None:
         env["RUNTIME_MODEL_PATH"] = str(spec.model)
@@ -48,3 +49,9 @@ def runtime_env(
         env["RUNTIME_SCRIPT"] = spec.script
         env["RUNTIME_ITEM_TIMEOUT"] = str(spec.timeout or SCRIPT_ITEM_TIMEOUT)
     return {**spec.environment, **env}
+
+
+def secret_env(spec: ServiceSpec) -> dict[str, str]:
+    """The service's ``secrets`` in clear, for its runtime's environment only (on Kubernetes
+    they travel in a Secret instead, see `gateway.backends.objects.service_secret`)."""
+    return {key: value.get_secret_value() for key, value in spec.secrets.items()}

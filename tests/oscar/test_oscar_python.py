@@ -55,7 +55,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
     with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
         yield server
     log = server.log()
-    assert ADMIN_TOKEN not in log and PASSWORD not in log  # no secret in any log line
+    for secret in (ADMIN_TOKEN, PASSWORD, "greet-secret-value-42"):
+        assert secret not in log  # no secret in any log line
     assert " 500" not in log and "unexpected error" not in log
 
 
@@ -104,6 +105,8 @@ def test_create_from_fdl_then_get_with_its_token(gateway: ServerProcess, greet: 
     assert len(service["token"]) == 64 and int(service["token"], 16) >= 0
     assert service["script"] == (FDL.parent / "greet.sh").read_text()
     assert service["environment"]["variables"] == {"GREETING": "hello"}
+    assert service["environment"]["secrets"] == {"GREET_API_KEY": "**********"}
+    assert "greet-secret-value-42" not in json.dumps(service)
     assert service["input"][0] == {
         "storage_provider": "minio.default", "path": "greet/in", "suffix": [], "prefix": [],
     }  # fmt: skip
