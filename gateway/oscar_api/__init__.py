@@ -1,7 +1,8 @@
 """OSCAR's API beside ours, with OSCAR's semantics, so OSCAR's clients work unchanged.
 
 ``POST /run/{service}`` (`run`), ``/system/logs/{service}[/{job}]`` (`logs`), ``/health``,
-``/system/config``, ``/system/status`` (`cluster`). ``POST /job/{service}`` with OSCAR's bodies
+``/system/config``, ``/system/status`` (`cluster`), ``/system/services/{service}/exposed/...``
+(`exposed`). ``POST /job/{service}`` with OSCAR's bodies
 is `gateway.jobs.oscar_submit`; ``GET /system/services[/{name}]`` in OSCAR's shape is
 `gateway.oscar_shape`; HTTP Basic for the admin is `gateway.auth`.
 """
@@ -16,6 +17,7 @@ from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.jobs import JobService
 from gateway.oscar_api.cluster import ClusterRoutes
+from gateway.oscar_api.exposed import METHODS, ExposedProxy
 from gateway.oscar_api.logs import JobLogs
 from gateway.oscar_api.run import SyncRuns
 from gateway.proxy import Proxy
@@ -37,6 +39,7 @@ def oscar_routes(
     runs = SyncRuns(settings, registry, proxy, jobs, jobs.stores, auth)
     logs = JobLogs(jobs.store, registry, auth)
     cluster = ClusterRoutes(settings, registry, jobs.store, storage, auth)
+    exposed = ExposedProxy(settings, registry, proxy, auth)
     return [
         Route("/run/{service}", runs.run, methods=["POST"]),
         Route("/health", cluster.health, methods=["GET"]),
@@ -46,4 +49,5 @@ def oscar_routes(
         Route("/system/logs/{service}", logs.delete_jobs, methods=["DELETE"]),
         Route("/system/logs/{service}/{job}", logs.log, methods=["GET"]),
         Route("/system/logs/{service}/{job}", logs.delete_job, methods=["DELETE"]),
+        Route("/system/services/{service}/exposed/{path:path}", exposed.forward, methods=METHODS),
     ]
