@@ -345,3 +345,24 @@ def test_unsupported_event_sources_and_bad_bodies_are_4xx(
         )
         assert garbled.status_code == 400
         assert garbled.json()["error"]["code"] == "bad_request"
+
+
+def test_a_rotated_token_is_the_one_get_service_gives(gateway: ServerProcess) -> None:
+    client = basic_client(gateway)
+    service = {"name": "rotated", "image": "x/y", "cpu": "1", "script": "echo rotated\n"}
+    client.create_service(service)
+    try:
+        old = client.get_service("rotated").json()["token"]
+        rotated = httpx.post(
+            f"{gateway.url}/system/services/rotated/token", auth=("oscar", PASSWORD), timeout=30
+        )
+        new = rotated.json()["token"]
+        assert new != old and client.get_service("rotated").json()["token"] == new
+        assert (
+            token_client(gateway, new).run_service("rotated", input="x").text.startswith("rotated")
+        )
+        with pytest.raises(requests.HTTPError) as denied:
+            token_client(gateway, old).run_service("rotated", input="x")
+        assert denied.value.response.status_code == 403
+    finally:
+        client.remove_service("rotated")
