@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,11 +32,13 @@ class AdminRoutes:
         auth: Authenticator,
         *,
         cluster_id: str | None = None,
+        stores: frozenset[str] = frozenset(),
     ) -> None:
         self._manager = manager
         self._registry = registry
         self._auth = auth
         self._cluster_id = cluster_id  # picks the entry of a service declared for several
+        self._stores = stores  # the object stores configured at start
 
     async def create(self, request: Request) -> Response:
         """POST /system/services: create services from an FDL document (JSON or YAML)."""
@@ -51,7 +54,8 @@ class AdminRoutes:
         document = parse_text(body, source="request body", cluster_id=self._cluster_id)
         if not document.services:
             raise BadRequest("the definition declares no service")
-        for line in document.warnings:
+        notes = [*document.warnings, *self._storage_notes(document.storage)]
+        for line in notes:
             log.warning("%s", line)
         applied = await self._manager.apply(document.services, replace=replace)
         answer = []
@@ -63,8 +67,16 @@ class AdminRoutes:
                 record["token"] = item.token
             answer.append(record)
         created = any(item.created for item in applied)
-        warnings = [*document.warnings, *(w for item in applied for w in item.warnings)]
+        warnings = [*notes, *(w for item in applied for w in item.warnings)]
         return json_response({"services": answer, "warnings": warnings}, 201 if created else 200)
+
+    def _storage_notes(self, storage: Mapping[str, object]) -> list[str]:
+        """Stores are configured at start: one sent with a definition is not set up here."""
+        return [
+            f"storage {name!r} sent with the definition was not set up: object stores are "
+            "configured when the gateway starts (gateway serve -f FILE)"
+            for name in sorted(set(storage) - self._stores)
+        ]
 
     async def delete(self, request: Request) -> Response:
         """DELETE /system/services/{name}: stop the service and forget its definition."""

@@ -58,8 +58,10 @@ def create_app(
     )
     data = DataPlane(settings, registry, proxy, metrics, auth)
     system = SystemRoutes(settings, registry, metrics, auth, tokens=manager.token, storage=storage)
-    admin = AdminRoutes(manager, registry, auth, cluster_id=settings.cluster_id)
     stores = build_stores(storage or {}, settings.data_dir)
+    admin = AdminRoutes(
+        manager, registry, auth, cluster_id=settings.cluster_id, stores=frozenset(stores)
+    )
     jobs = JobService(settings, registry, proxy, stores, auth, metrics)
 
     @contextlib.asynccontextmanager

@@ -78,7 +78,8 @@ def _document(
             s.model_dump(mode="json", exclude_defaults=True, context=REVEAL)
             for s in document.services
         ]
-        return orjson.dumps({"services": services}), document.warnings
+        storage = {k: v.model_dump(mode="json") for k, v in document.storage.items()}
+        return orjson.dumps({"services": services, "storage": storage}), document.warnings
     return definition.encode(), ()
 
 

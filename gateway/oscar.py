@@ -25,6 +25,7 @@ from gateway.oscar_fields import (
     storage,
 )
 
+_OURS_ONLY = {"runtime", "kube_labels", "secrets", "ephemeral_storage", "cannot_run"}
 _OSCAR_ONLY = {
     "synchronous",
     "expose",
@@ -50,7 +51,10 @@ def is_oscar(data: Mapping[str, Any]) -> bool:
 
 
 def looks_like_oscar_service(service: Mapping[str, Any]) -> bool:
-    """True for one OSCAR service object (as OSCAR's API and oscar-cli send it)."""
+    """True for one OSCAR service object (as OSCAR's API and oscar-cli send it); an object with
+    fields only ours has (``runtime``, ``kube_labels``, ``secrets``...) is ours."""
+    if _OURS_ONLY & set(service):
+        return False
     if _OSCAR_ONLY & set(service) or ("script" in service and "runtime" not in service):
         return True
     if "environment" in service and isinstance(service["environment"], Mapping):

@@ -28,6 +28,10 @@ NATIVE_FIELDS = (
     "timeout",
     "min_scale",
     "max_scale",
+    "kube_labels",
+    "secrets",
+    "ephemeral_storage",
+    "cannot_run",
 )
 SERVER_SET = frozenset(
     {

@@ -137,9 +137,10 @@ class DeploymentBackend:
     async def deploy(self, spec: ServiceSpec) -> None:
         """Create or patch the three objects, then wait (bounded) for available replicas."""
         deployment_objects(spec, self._settings)  # an invalid placement fails before any API call
+        previous = self._specs.get(spec.name)
         self._specs[spec.name] = spec
         self._reconciler.ensure_started()
-        await apply_secret(self._kube, spec, self._settings)
+        await apply_secret(self._kube, spec, self._settings, previous)
         await self._apply_all(spec)
         deadline = time.monotonic() + self._settings.kube_ready_timeout
         want = min_replicas(spec)
@@ -164,7 +165,7 @@ class DeploymentBackend:
 
     async def remove(self, name: str) -> None:
         """Delete the Deployment, its Service and its HPA (already gone is fine)."""
-        self._specs.pop(name, None)
+        known = self._specs.pop(name, None)
         self._deployments.pop(name, None)
         self._urls.pop(name, None)
         namespace = self._settings.kube_namespace
@@ -175,7 +176,8 @@ class DeploymentBackend:
             ("Deployment", apps.delete_namespaced_deployment),
         ):
             await self._kube.delete(self._where(kind, name), fn, name, namespace)
-        await delete_secret(self._kube, name, self._settings)
+        if known is None or known.secrets:
+            await delete_secret(self._kube, name, self._settings)
 
     async def reconcile(self) -> None:
         """Re-apply every service: recreate deleted objects, restore a replica count below min."""

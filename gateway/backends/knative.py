@@ -86,9 +86,10 @@ class KnativeBackend:
     async def deploy(self, spec: ServiceSpec) -> None:
         """Create or patch the Knative Service, then wait (bounded) until it is Ready."""
         knative_service(spec, self._settings)  # an invalid placement fails before any API call
+        previous = self._specs.get(spec.name)
         self._specs[spec.name] = spec
         self._reconciler.ensure_started()
-        await apply_secret(self._kube, spec, self._settings)
+        await apply_secret(self._kube, spec, self._settings, previous)
         await self._apply(spec)
         deadline = time.monotonic() + self._settings.kube_ready_timeout
         api = self._kube.custom()
@@ -117,7 +118,7 @@ class KnativeBackend:
 
     async def remove(self, name: str) -> None:
         """Delete the Knative Service (already gone is fine); Knative deletes what it owns."""
-        self._specs.pop(name, None)
+        known = self._specs.pop(name, None)
         self._observed.pop(name, None)
         api = self._kube.custom()
         await self._kube.delete(
@@ -129,7 +130,8 @@ class KnativeBackend:
             PLURAL,
             name,
         )
-        await delete_secret(self._kube, name, self._settings)
+        if known is None or known.secrets:
+            await delete_secret(self._kube, name, self._settings)
 
     async def reconcile(self) -> None:
         """Re-apply every service: recreate what was deleted, undo changes made behind our back."""

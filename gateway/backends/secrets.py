@@ -1,8 +1,8 @@
 """Writes and deletes the Secret that carries a service's ``secrets`` into its pods.
 
 The Secret is replaced whole on each apply (a removed key goes), and deleted with the service
-or when its definition no longer has secrets. Its values never reach a log line: errors name
-the object only.
+or when an update drops its last secret. A service without secrets costs no API call here.
+Its values never reach a log line: errors name the object only.
 """
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ from gateway.config import Settings
 from gateway.services import ServiceSpec
 
 
-async def apply_secret(kube: KubeApi, spec: ServiceSpec, settings: Settings) -> None:
-    """Create or replace the service's Secret; delete it when the service has no secrets."""
+async def apply_secret(
+    kube: KubeApi, spec: ServiceSpec, settings: Settings, previous: ServiceSpec | None = None
+) -> None:
+    """Create or replace the service's Secret; delete it when an update (from `previous`)
+    leaves the service without secrets."""
     if not spec.secrets:
-        await delete_secret(kube, spec.name, settings)
+        if previous is not None and previous.secrets:
+            await delete_secret(kube, spec.name, settings)
         return
     core, namespace = kube.core(), settings.kube_namespace
     name = secret_name(spec.name)

@@ -118,7 +118,7 @@ def test_exposed_service_with_default_command_runs_the_images_entrypoint() -> No
     assert "command" not in container
 
 
-async def test_the_secret_is_written_and_deleted_with_the_service(
+async def test_the_secret_is_written_replaced_and_deleted_with_the_service(
     kube_url: str, namespace: str, api_client: Any
 ) -> None:
     settings = kube_settings(namespace)
@@ -143,6 +143,10 @@ async def test_the_secret_is_written_and_deleted_with_the_service(
             _content_type="application/merge-patch+json",
         )
         await deploying
+        await backend.deploy(spec.model_copy(update={"secrets": {}}))  # an update drops them
+        assert await gone(core.read_namespaced_secret, "plants-secrets", namespace)
+        await backend.deploy(spec)
+        await wait_for(core.read_namespaced_secret, "plants-secrets", namespace)
         await backend.remove("plants")
         assert await gone(core.read_namespaced_secret, "plants-secrets", namespace)
 

@@ -240,3 +240,18 @@ def test_variables_read_as_gos_yaml_reads_them() -> None:
     assert document.warnings == (
         "service 'env': environment.Variables.KEY is not a single value: taken as text",
     )
+
+
+def test_a_service_object_with_our_own_fields_is_read_as_ours() -> None:
+    body = {
+        "name": "ours",
+        "runtime": "script",
+        "script": "#!/bin/sh\n",
+        "environment": {"A": "1"},
+        "annotations": {"example.org/a": "b"},
+        "kube_labels": {"team": "x"},
+    }
+    document = parse_text(json.dumps(body), source="api")
+    (spec,) = document.services
+    assert spec.environment == {"A": "1"} and spec.kube_labels == {"team": "x"}
+    assert spec.annotations == {"example.org/a": "b"} and not document.warnings

@@ -186,3 +186,26 @@ def test_gateway_apply_prints_what_is_not_done_here(gateway: ServerProcess, tmp_
     assert "without its image 'ghcr.io/example/greeter:1.0'" in result.stderr
     assert "greeter-applied: created" in result.stdout
     assert SECRET not in result.stdout + result.stderr
+
+
+def test_storage_sent_with_a_service_is_named_when_it_is_not_set_up(http: httpx.Client) -> None:
+    service = {
+        "name": "stored",
+        "visibility": "public",
+        "script": "#!/bin/sh\necho stored\n",
+        "output": [{"storage_provider": "minio.other", "path": "stored/out"}],
+        "storage_providers": {
+            "minio": {
+                "default": {"endpoint": "https://minio.example.org", "secret_key": "s-default"},
+                "other": {"endpoint": "https://other.example.org", "secret_key": "s-other"},
+            }
+        },
+    }
+    response = _put(http, service)
+    assert response.status_code == 201, response.text
+    storage_lines = [w for w in response.json()["warnings"] if w.startswith("storage ")]
+    assert storage_lines == [
+        "storage 'other' sent with the definition was not set up: object stores are configured "
+        "when the gateway starts (gateway serve -f FILE)"
+    ]
+    assert "s-other" not in response.text and "s-default" not in response.text
