@@ -35,6 +35,8 @@ from gateway.services import ServiceSpec, StorageSpec
 from gateway.storage import build_stores
 from gateway.system import SystemRoutes, json_response
 from gateway.tokens import TokenKey
+from gateway.ui import SessionBridge, SessionStore, UiRoutes
+from gateway.ui.assets import Assets
 
 log = logging.getLogger("gateway")
 
@@ -63,6 +65,8 @@ def create_app(
         manager, registry, auth, cluster_id=settings.cluster_id, stores=frozenset(stores)
     )
     jobs = JobService(settings, registry, proxy, stores, auth, metrics)
+    sessions = SessionStore(settings.ui_session_hours * 3600)
+    ui = UiRoutes(sessions, auth, Assets())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -102,10 +106,14 @@ def create_app(
         Route("/openapi.json", system.openapi, methods=["GET"]),
         *jobs.routes(),
         *oscar_routes(settings, registry, proxy, jobs, storage or {}, auth),
+        *ui.routes(),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(HeaderLimit, max_bytes=settings.max_header_bytes)],
+        middleware=[
+            Middleware(HeaderLimit, max_bytes=settings.max_header_bytes),
+            Middleware(SessionBridge, sessions=sessions),
+        ],
         lifespan=lifespan,
         exception_handlers={
             GatewayError: render_error,

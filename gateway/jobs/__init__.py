@@ -53,6 +53,7 @@ class JobService:
         self.runner = runner = ItemRunner(
             registry, proxy, self.stores, self._pipeline,
             upstream_timeout=settings.upstream_timeout,
+            result_max_bytes=settings.job_result_max_bytes,
         )  # fmt: skip
         self.kube: KubeJobs | None = None
         if {"knative", "deployment"} & set(settings.backends) or self.store.unfinished_kube_jobs():
@@ -67,8 +68,9 @@ class JobService:
             self.store, registry, self.stores, self.intake, settings.watch_interval
         )
         self._routes = JobRoutes(
-            settings, self.store, self.intake, registry, auth or Authenticator(settings)
-        )
+            settings, self.store, self.intake, registry, auth or Authenticator(settings),
+            self.stores,
+        )  # fmt: skip
         self._watching: asyncio.Task[None] | None = None
         if settings.events_token is None and settings.admin_token is not None:
             log.info("POST /events/s3 takes the admin token: set GATEWAY_EVENTS_TOKEN for its own")
@@ -82,7 +84,7 @@ class JobService:
         self, spec: ServiceSpec, files: list[tuple[str, bytes]]
     ) -> list[ObjectRef]:
         """Store a synchronous call's output files as a job's would be (pipelines follow)."""
-        written = await self.runner.write(spec, files)
+        written = [output.ref for output in await self.runner.write(spec, files)]
         await self._pipeline(written)
         return written
 
