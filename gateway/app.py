@@ -27,12 +27,14 @@ from gateway.jobs import JobService
 from gateway.limits import HeaderLimit
 from gateway.management import ServiceManager
 from gateway.metrics import GatewayMetrics
+from gateway.oscar_api import oscar_routes
 from gateway.proxy import Proxy
 from gateway.registry import Entry, Registry
 from gateway.routing import DataPlane
 from gateway.services import ServiceSpec, StorageSpec
 from gateway.storage import build_stores
 from gateway.system import SystemRoutes, json_response
+from gateway.tokens import TokenKey
 from gateway.ui import SessionBridge, SessionStore, UiRoutes
 from gateway.ui.assets import Assets
 
@@ -53,9 +55,11 @@ def create_app(
     proxy = Proxy(settings)
     auth = Authenticator(settings)
     store = DefinitionStore(settings.services_db or settings.data_dir / "services.db")
-    manager = ServiceManager(registry, store)
+    manager = ServiceManager(
+        registry, store, TokenKey.load_or_create(settings.data_dir / "token.key")
+    )
     data = DataPlane(settings, registry, proxy, metrics, auth)
-    system = SystemRoutes(settings, registry, metrics, auth)
+    system = SystemRoutes(settings, registry, metrics, auth, tokens=manager.token, storage=storage)
     stores = build_stores(storage or {}, settings.data_dir)
     admin = AdminRoutes(
         manager, registry, auth, cluster_id=settings.cluster_id, stores=frozenset(stores)
@@ -101,6 +105,7 @@ def create_app(
         Route("/metrics", system.metrics, methods=["GET"]),
         Route("/openapi.json", system.openapi, methods=["GET"]),
         *jobs.routes(),
+        *oscar_routes(settings, registry, proxy, jobs, storage or {}, auth),
         *ui.routes(),
     ]
     app = Starlette(

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".data"), description="logs and state of this gateway")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     admin_token: SecretStr | None = None
+    admin_user: str = Field(default="oscar", description="HTTP Basic user of the admin (OSCAR's)")
+    admin_password: SecretStr | None = Field(
+        default=None, description="HTTP Basic password of the admin; None: the admin token"
+    )
     allow_anonymous: bool = Field(
         default=False, description="serve without an admin token on a non-loopback address"
     )

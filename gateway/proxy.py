@@ -9,7 +9,9 @@ budget runs out; a stale pooled connection is retried once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -136,6 +138,43 @@ class Proxy:
             ) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
             raise
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"upstream {endpoint.base_url} failed: {_reason(exc)}") from exc
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One exchange whose answer the caller reads as it comes (any method, the headers as
+        given, no redirect followed); `timeout` bounds each wait for data, not the whole."""
+        assert self._session is not None, "Proxy.start() was not called"
+        try:
+            async with self._session.request(
+                method,
+                endpoint.base_url + path,
+                data=body,
+                headers=dict(headers),
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    sock_connect=self._settings.upstream_connect_timeout,
+                    sock_read=timeout or self._settings.upstream_timeout,
+                ),
+            ) as response:
+                yield response
+        except aiohttp.ClientConnectorError as exc:
+            raise Unavailable(
+                f"upstream {endpoint.base_url} is not reachable ({_reason(exc)})", retry_after=1
+            ) from exc
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"upstream {endpoint.base_url} did not answer in time") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"upstream {endpoint.base_url} failed: {_reason(exc)}") from exc
 

@@ -28,6 +28,7 @@ from gateway.jobs.workers import Workers
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Proxy
 from gateway.registry import Registry
+from gateway.services import ServiceSpec
 from gateway.storage import ObjectStore, check_stores
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class JobService:
     ) -> None:
         self.stores = dict(stores)
         self.store = JobStore(settings.jobs_db or settings.data_dir / "jobs.db")
-        runner = ItemRunner(
+        self.runner = runner = ItemRunner(
             registry, proxy, self.stores, self._pipeline,
             upstream_timeout=settings.upstream_timeout,
             result_max_bytes=settings.job_result_max_bytes,
@@ -82,6 +83,14 @@ class JobService:
         """Outputs that are another service's inputs become its jobs at once."""
         if written:
             await self.intake.objects_created(written, "pipeline")
+
+    async def store_outputs(
+        self, spec: ServiceSpec, files: list[tuple[str, bytes]]
+    ) -> list[ObjectRef]:
+        """Store a synchronous call's output files as a job's would be (pipelines follow)."""
+        written = [output.ref for output in await self.runner.write(spec, files)]
+        await self._pipeline(written)
+        return written
 
     def routes(self) -> list[Route]:
         return self._routes.routes()

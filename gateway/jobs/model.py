@@ -155,6 +155,7 @@ class Job:
     updated: float
     counts: dict[str, int] = field(default_factory=dict)
     items: tuple[Item, ...] = ()
+    started: float | None = None  # when its first item started running
 
     def to_json(self, *, with_items: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {

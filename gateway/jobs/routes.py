@@ -20,12 +20,12 @@ from gateway.errors import (
     Forbidden,
     PayloadTooLarge,
     Unauthorized,
-    UnsupportedMediaType,
 )
 from gateway.jobs.downloads import download, output_file
 from gateway.jobs.events import created_objects
 from gateway.jobs.intake import Intake
 from gateway.jobs.model import JOB_STATUSES
+from gateway.jobs.oscar_submit import submit_event
 from gateway.jobs.store import JobStore
 from gateway.limits import declared_length
 from gateway.registry import Registry
@@ -72,11 +72,13 @@ class JobRoutes:
         ]
 
     async def submit(self, request: Request) -> Response:
-        """Multipart ``file`` parts -> stored under the service's input path -> 202, one job."""
+        """Multipart ``file`` parts -> stored under the service's input path -> 202, one job
+        (any other body is OSCAR's event: `gateway.jobs.oscar_submit`)."""
         self._require_service(request, request.path_params["service"])
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media != "multipart/form-data":
-            raise UnsupportedMediaType("send the files as multipart/form-data 'file' parts")
+        if media != "multipart/form-data":  # OSCAR's bodies: raw, base64, JSON, storage event
+            spec = self._registry.get(request.path_params["service"]).spec
+            return await submit_event(request, self._intake, spec, self._settings.max_body_bytes)
         declared_length(request, self._settings.max_body_bytes)
         limit = self._settings.max_body_bytes
         form = await request.form(max_files=_MAX_FILES, max_part_size=limit)

@@ -104,7 +104,7 @@ class ItemRunner:
             }
             name = base_name(item.key).rsplit(".", 1)[0] + ".json"
             produced = [(name, orjson.dumps(document))]
-            files = await self._write(spec, produced)
+            files = await self.write(spec, produced)
             written += [f.ref for f in files]
             finished.append(_succeeded(item, files, answer_of(produced, self._result_max_bytes)))
         await self._on_outputs(written)
@@ -120,7 +120,7 @@ class ItemRunner:
             log = (payload.get("error") or {}).get("log") if isinstance(payload, dict) else None
             return replace(failed(item, error), log=log)
         produced = [(f["name"], base64.b64decode(f["data"])) for f in payload.get("files", [])]
-        files = await self._write(spec, produced)
+        files = await self.write(spec, produced)
         await self._on_outputs([f.ref for f in files])
         result = answer_of(produced, self._result_max_bytes)
         return replace(_succeeded(item, files, result), log=payload.get("log"))
@@ -140,7 +140,8 @@ class ItemRunner:
             raise UpstreamError(f"service {spec.name} answered {answer.status}")
         return answer
 
-    async def _write(self, spec: ServiceSpec, files: list[tuple[str, bytes]]) -> list[OutputFile]:
+    async def write(self, spec: ServiceSpec, files: list[tuple[str, bytes]]) -> list[OutputFile]:
+        """Store files (name, bytes) under every output binding whose filters take them."""
         written = []
         for binding in output_bindings(spec):
             store = self.store(binding.storage)

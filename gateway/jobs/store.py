@@ -43,7 +43,7 @@ from gateway.jobs.model import (
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, service TEXT NOT NULL, status TEXT NOT NULL, source TEXT NOT NULL,
-    created REAL NOT NULL, updated REAL NOT NULL);
+    created REAL NOT NULL, updated REAL NOT NULL, started REAL);
 CREATE INDEX IF NOT EXISTS jobs_by_service ON jobs (service, created);
 CREATE TABLE IF NOT EXISTS items (
     job_id TEXT NOT NULL REFERENCES jobs (id), idx INTEGER NOT NULL, service TEXT NOT NULL,
@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS seen (
     storage TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL, job_id TEXT NOT NULL,
     PRIMARY KEY (storage, key, etag));
 """
+_JOB_COLUMNS = "id, service, status, source, created, updated, started"
 _ITEM_COLUMNS = (
     "job_id, idx, service, storage, key, state, attempts, outputs, error, log, files, answer"
 )
@@ -79,6 +80,9 @@ class JobStore:
         for column, definition in _ADDED_COLUMNS:
             if column not in present:
                 self._db.execute(f"ALTER TABLE items ADD COLUMN {column} {definition}")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "started" not in columns:  # a store from before jobs recorded when they started
+            self._db.execute("ALTER TABLE jobs ADD COLUMN started REAL")
         self._cancel_hooks: list[Callable[[str], None]] = []
 
     def on_cancel(self, hook: Callable[[str], None]) -> None:
@@ -119,7 +123,8 @@ class JobStore:
             if not fresh:
                 return None
             db.execute(
-                "INSERT INTO jobs VALUES (?, ?, 'queued', ?, ?, ?)",
+                "INSERT INTO jobs (id, service, status, source, created, updated) "
+                "VALUES (?, ?, 'queued', ?, ?, ?)",
                 (job_id, service, source, now, now),
             )
             db.executemany(
@@ -240,7 +245,9 @@ class JobStore:
 
     def get(self, job_id: str, *, answers: bool = True) -> Job:
         """The job and its items (`answers`: with the items' answers, else without)."""
-        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
         if row is None:
             raise NotFound(f"job {job_id!r} does not exist")
         columns = _ITEM_COLUMNS if answers else _ITEM_COLUMNS.replace(", answer", ", NULL")
@@ -266,13 +273,48 @@ class JobStore:
             raise NotFound(f"job {job_id!r} has no item {index}")
         return _item(row)
 
-    def list(self, service: str | None, status: str | None, limit: int = 100) -> list[Job]:
+    def list(
+        self, service: str | None, status: str | None, limit: int = 100, offset: int = 0
+    ) -> list[Job]:
         """Jobs, newest first, without their items."""
-        query = "SELECT * FROM jobs WHERE (? IS NULL OR service = ?) AND (? IS NULL OR status = ?)"
+        query = (
+            f"SELECT {_JOB_COLUMNS} FROM jobs "
+            "WHERE (? IS NULL OR service = ?) AND (? IS NULL OR status = ?)"
+        )
         rows = self._db.execute(
-            query + " ORDER BY created DESC LIMIT ?", (service, service, status, status, limit)
+            query + " ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?",
+            (service, service, status, status, limit, offset),
         ).fetchall()
         return [_job(row, self._counts(row[0])) for row in rows]
+
+    def count(self, service: str | None = None) -> dict[str, int]:
+        """How many jobs there are in each status (of one service, or of all)."""
+        rows = self._db.execute(
+            "SELECT status, COUNT(*) FROM jobs WHERE ? IS NULL OR service = ? GROUP BY status",
+            (service, service),
+        )
+        return {str(status): int(count) for status, count in rows}
+
+    def delete(self, job_id: str) -> None:
+        """Forget a job that is not running (a queued one is cancelled first); `Conflict` (409)
+        while it runs. The objects it took stay seen, so they do not become a job again."""
+        job = self.get(job_id)
+        if job.status == "queued":
+            job = self.cancel(job_id)
+        if job.status == "running":
+            raise Conflict(f"job {job_id} is running: it can be deleted once it has finished")
+        with self._tx() as db:
+            db.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM kube_jobs WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def seen_job(self, ref: ObjectRef) -> str | None:
+        """The job an object (storage, key, etag) already became, if any."""
+        row = self._db.execute(
+            "SELECT job_id FROM seen WHERE storage = ? AND key = ? AND etag = ?",
+            (ref.storage, ref.key, ref.etag),
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def _counts(self, job_id: str) -> dict[str, int]:
         rows = self._db.execute(
@@ -285,7 +327,9 @@ class JobStore:
         for job_id in job_ids:
             status = _status(self._counts(job_id))
             db.execute(
-                "UPDATE jobs SET status = ?, updated = ? WHERE id = ?", (status, now, job_id)
+                "UPDATE jobs SET status = ?, updated = ?, started = COALESCE(started, "
+                "CASE WHEN ? IN ('queued', 'cancelled') THEN NULL ELSE ? END) WHERE id = ?",
+                (status, now, status, now, job_id),
             )
 
 
@@ -323,5 +367,7 @@ def _item(row: Any, **update: Any) -> Item:
 
 
 def _job(row: Any, counts: dict[str, int], items: tuple[Item, ...] = ()) -> Job:
-    job_id, service, status, source, created, updated = row
-    return Job(job_id, service, cast(JobStatus, status), source, created, updated, counts, items)
+    job_id, service, status, source, created, updated, started = row
+    return Job(
+        job_id, service, cast(JobStatus, status), source, created, updated, counts, items, started
+    )

@@ -59,6 +59,18 @@ BUDGET: dict[str, tuple[int, int]] = {
     "DELETE /jobs/{job_id}": (40, 0),
     "GET /jobs/{job_id}/items/{index}/outputs/{name}": (40, 20),
     "POST /events/s3": (40, 20),
+    "POST /run/{service}": (60, 30),
+    "GET /health": (1, 0),
+    "GET /system/config": (1, 0),
+    "GET /system/status": (1, 0),
+    "GET /system/logs/{service}": (30, 15),
+    "DELETE /system/logs/{service}": (20, 10),
+    "GET /system/logs/{service}/{job}": (30, 0),  # any string is a valid id
+    "DELETE /system/logs/{service}/{job}": (30, 0),
+    **{
+        f"{method} /system/services/{{service}}/exposed/{{path}}": (10, 5)
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    },
     "GET /ui": (1, 0),
     "GET /ui/": (1, 0),
     "GET /ui/{file}": (30, 0),  # any string is a valid file name: nothing negative to make
