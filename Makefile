@@ -11,7 +11,7 @@ SERVICES := $(wildcard model_images/*/service.yaml)
 MODELS := model_images/imagenet/models/efficientnet-lite0.onnx model_images/digits/models/digits-mlp.onnx
 PIP_FLAGS := --disable-pip-version-check --progress-bar off -qq
 
-.PHONY: run test install models lint types contract pytest bench clean
+.PHONY: run test install models lint types contract pytest bench clean proto
 
 include images.mk
 
@@ -42,6 +42,14 @@ model_images/imagenet/models/efficientnet-lite0.onnx: model_images/imagenet/prep
 
 model_images/digits/models/digits-mlp.onnx: model_images/digits/prepare.py | $(EXPORT_VENV)/.installed
 	$(EXPORT_VENV)/bin/python $<
+
+# The Open Inference Protocol's gRPC messages: regenerate the committed Python module and its
+# typed stub after editing the .proto (grpcio-tools' protoc and mypy-protobuf, both dev extras).
+# Run from the root, so protobuf registers the file as runtimes/oip/grpc_predict_v2.proto: the
+# plain name is KServe's, and one process could not import both.
+proto: $(VENV)/.installed
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --mypy_out=. \
+		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy runtimes/oip/grpc_predict_v2.proto
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -41,7 +41,11 @@ def hash_token(token: str) -> str:
 
 def bearer(request: Request) -> str | None:
     """The request's bearer token, if it sent one."""
-    header = request.headers.get("authorization")
+    return parse_bearer(request.headers.get("authorization"))
+
+
+def parse_bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization`` header (HTTP) or ``authorization`` metadata (gRPC)."""
     if not header:
         return None
     scheme, _, token = header.partition(" ")
@@ -83,7 +87,14 @@ class Authenticator:
         """A private service needs its own token (or the admin's)."""
         if not self.enabled or public:
             return
-        token = bearer(request)
+        self.check_service(bearer(request), name, public=public, token_hash=token_hash)
+
+    def check_service(
+        self, token: str | None, name: str, *, public: bool, token_hash: str | None
+    ) -> None:
+        """`require_service` for a token that came some other way (gRPC metadata)."""
+        if not self.enabled or public:
+            return
         if token is None:
             raise Unauthorized(f"service {name!r} is private: send its token as a Bearer token")
         if self.is_admin(token):

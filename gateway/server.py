@@ -27,6 +27,7 @@ def add_serve_command(sub: Any) -> None:
     serve.add_argument("-f", "--file", action="append", type=Path, default=[], help="FDL file")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--grpc-port", type=int, help="Open Inference Protocol gRPC; 0: off")
     serve.set_defaults(func=serve_command)
 
 
@@ -39,6 +40,8 @@ def serve_command(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
+    if args.grpc_port is not None:
+        overrides["grpc_port"] = args.grpc_port
     if args.file:
         overrides["files"] = tuple(args.file)
     settings = Settings().model_copy(update=overrides)
@@ -53,7 +56,7 @@ def serve_command(args: argparse.Namespace) -> int:
         document = load_file(path)
         specs.extend(document.services)
         storage.update(document.storage)
-    run_app(create_app(settings, specs, storage=storage), settings)
+    run_app(create_app(settings, specs, storage=storage, serve_grpc=True), settings)
     return 0
 
 
