@@ -21,6 +21,7 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "inference-gateway"
 SERVICE_LABEL = "inference-gateway/service"
 CONTAINER_PORT = 8080
+GRPC_PORT = 8081  # the runtime's Open Inference Protocol gRPC port (Deployments only, see below)
 READY_PATH = "/v2/health/ready"
 DEFAULT_TIMEOUT_SECONDS = 300
 MAX_TIMEOUT_SECONDS = 600  # Knative's default max-revision-timeout-seconds
@@ -132,6 +133,15 @@ def deployment_objects(spec: ServiceSpec, settings: Settings) -> tuple[Obj, Obj,
     name, namespace = spec.name, settings.kube_namespace
     meta = {"name": name, "namespace": namespace, "labels": labels(name)}
     match = {SERVICE_LABEL: name}
+    pod = pod_spec(spec, settings, where)
+    if spec.runtime == "onnx":  # gRPC too: a Deployment may expose two ports (a Knative
+        # revision only one, so Knative services are reached over HTTP alone)
+        runtime = pod["containers"][0]
+        runtime["ports"].append({"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"})
+        runtime["env"] = sorted(
+            [*runtime["env"], {"name": "RUNTIME_GRPC_PORT", "value": str(GRPC_PORT)}],
+            key=lambda item: str(item["name"]),
+        )
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -141,7 +151,7 @@ def deployment_objects(spec: ServiceSpec, settings: Settings) -> tuple[Obj, Obj,
             "selector": {"matchLabels": match},
             "template": {
                 "metadata": {"labels": labels(name)},
-                "spec": pod_spec(spec, settings, where),
+                "spec": pod,
             },
         },
     }
@@ -153,7 +163,8 @@ def deployment_objects(spec: ServiceSpec, settings: Settings) -> tuple[Obj, Obj,
             "type": "ClusterIP",
             "selector": match,
             "ports": [
-                {"name": "http", "port": 80, "targetPort": CONTAINER_PORT, "protocol": "TCP"}
+                {"name": "http", "port": 80, "targetPort": CONTAINER_PORT, "protocol": "TCP"},
+                {"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT, "protocol": "TCP"},
             ],
         },
     }
