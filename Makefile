@@ -16,7 +16,7 @@ PIP_FLAGS := --disable-pip-version-check --progress-bar off -qq
 include images.mk
 
 run: $(VENV)/.installed models
-	@echo "Starting the gateway on http://$(HOST):$(PORT) (Ctrl-C to stop). Once it logs 'ready', try:"
+	@echo "Starting the gateway on http://$(HOST):$(PORT), OIP gRPC on $(HOST):8081 (Ctrl-C to stop). Once it logs 'ready', try:"
 	@echo "  curl --data-binary @model_images/imagenet/samples/flower.jpg -H 'Content-Type: image/jpeg' http://$(HOST):$(PORT)/predict/imagenet"
 	$(BIN)/gateway serve $(addprefix -f ,$(SERVICES)) --host $(HOST) --port $(PORT)
 

@@ -99,6 +99,9 @@ class GrpcGateway:
                 return await self._forward(path, request, context, private=private)
             except GatewayError as exc:
                 await context.abort(grpc_status(exc.status_code), exc.message)
+            except Exception:  # a bug: logged, answered without internals
+                log.exception("unexpected error on gRPC %s", call)
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
         return forward
 

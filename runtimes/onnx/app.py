@@ -32,7 +32,6 @@ from runtimes.onnx.errors import (
     NotReady,
     ServingError,
 )
-from runtimes.onnx.grpc_server import GrpcServer
 from runtimes.onnx.inference import ModelService, load_service
 from runtimes.onnx.inputs import read_body, read_images
 from runtimes.onnx.metrics import RuntimeMetrics
@@ -194,6 +193,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         grpc_server = None
         if settings.grpc_port is not None:  # before loading: a taken port stops the start
+            # imported here: a runtime without gRPC (a Knative revision) starts without grpcio
+            from runtimes.onnx.grpc_server import GrpcServer
+
             grpc_server = GrpcServer(state, SERVER_METADATA["name"], SERVER_METADATA["version"])
             await grpc_server.start()
         loading = asyncio.create_task(_load(state, load), name="load-model")
