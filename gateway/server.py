@@ -33,6 +33,9 @@ def add_serve_command(sub: Any) -> None:
 
 def serve_command(args: argparse.Namespace) -> int:
     """Run the gateway with `Settings` from the environment, overridden by the flags."""
+    # Set before grpc loads: the local backend forks runtime processes (and execs them at once)
+    # while gRPC runs; grpc's fork handlers have nothing to do there but log that they skipped.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     from gateway.app import create_app
 
     overrides: dict[str, object] = {}
