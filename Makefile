@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 EXPORT_VENV := .venv-export
+KSERVE_VENV := .venv-kserve
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
@@ -27,6 +28,11 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) -e '.[dev]'
+	touch $@
+
+$(KSERVE_VENV)/.installed: tests/requirements-kserve.txt
+	test -x $(KSERVE_VENV)/bin/python || $(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/pip install $(PIP_FLAGS) -r tests/requirements-kserve.txt
 	touch $@
 
 $(EXPORT_VENV)/.installed: model_images/requirements-export.txt
@@ -61,11 +67,11 @@ types: $(VENV)/.installed
 contract: $(VENV)/.installed
 	$(BIN)/lint-imports
 
-pytest: $(VENV)/.installed models
+pytest: $(VENV)/.installed $(KSERVE_VENV)/.installed models
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed models
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(EXPORT_VENV) .data model_images/*/models model_images/*/samples .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(EXPORT_VENV) $(KSERVE_VENV) .data model_images/*/models model_images/*/samples .mypy_cache .ruff_cache .pytest_cache

@@ -1,9 +1,8 @@
 """KServe's own clients, unchanged, against a gateway: prints what they got as one JSON line.
 
-``python -m tests.gateway.kserve_client HTTP_URL GRPC_TARGET TOKEN``. It runs in a process of its
-own: KServe and tritonclient both register the protocol's ``inference.*`` messages in protobuf's
-default descriptor pool, so they cannot be imported into one process (the pytest one has
-tritonclient).
+``.venv-kserve/bin/python tests/gateway/kserve_client.py HTTP_URL GRPC_TARGET TOKEN TENSOR.npy``
+(the flower, preprocessed by the test). It runs in KServe's own environment (see
+``tests/requirements-kserve.txt``) and imports nothing of this project.
 """
 
 from __future__ import annotations
@@ -24,8 +23,6 @@ from kserve import (
     RESTConfig,
 )
 
-from tests.oip_inputs import imagenet_tensor
-
 
 def _request(tensor: np.ndarray, model: str = "imagenet") -> InferRequest:
     infer_input = InferInput("input", list(tensor.shape), "FP32")
@@ -33,20 +30,27 @@ def _request(tensor: np.ndarray, model: str = "imagenet") -> InferRequest:
     return InferRequest(model_name=model, infer_inputs=[infer_input])
 
 
-async def _rest(url: str, headers: dict[str, str]) -> dict[str, Any]:
+def _cases(flower: np.ndarray) -> list[tuple[str, InferRequest, bool]]:
+    """(case, request, with the token) for each error the protocol must answer."""
+    return [
+        ("unknown_model", _request(flower, "nope"), True),
+        ("wrong_shape", _request(flower[:, :2]), True),
+        ("unauthorised", _request(flower), False),
+    ]
+
+
+async def _rest(url: str, token: str, flower: np.ndarray) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
     found: dict[str, Any] = {}
     client = InferenceRESTClient(RESTConfig(protocol="v2", retries=0))
     try:
-        answer = await client.infer(url, _request(imagenet_tensor()), "imagenet", headers=headers)
+        answer = await client.infer(url, _request(flower), "imagenet", headers=dict(headers))
         found["argmax"] = int(answer.outputs[0].as_numpy().argmax())
         found["model_ready"] = await client.is_model_ready(url, "imagenet", headers=headers)
-        for case, request, sent in (
-            ("unknown_model", _request(imagenet_tensor(), "nope"), headers),
-            ("wrong_shape", _request(imagenet_tensor()[:, :2]), headers),
-            ("unauthorised", _request(imagenet_tensor()), {}),
-        ):
+        for case, request, authorised in _cases(flower):
+            sent = dict(headers) if authorised else {}
             try:
-                await client.infer(url, request, request.model_name, headers=dict(sent))
+                await client.infer(url, request, request.model_name, headers=sent)
                 found[case] = None
             except httpx.HTTPStatusError as exc:
                 body = orjson.loads(exc.response.content)
@@ -56,31 +60,29 @@ async def _rest(url: str, headers: dict[str, str]) -> dict[str, Any]:
     return found
 
 
-async def _grpc(target: str, metadata: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+async def _grpc(target: str, token: str, flower: np.ndarray) -> dict[str, Any]:
+    metadata = (("authorization", f"Bearer {token}"),)
     found: dict[str, Any] = {}
     async with InferenceGRPCClient(target, retries=0) as client:
-        answer = await client.infer(_request(imagenet_tensor()), headers=metadata)
+        answer = await client.infer(_request(flower), headers=metadata)
         found["argmax"] = int(answer.outputs[0].as_numpy().argmax())
         found["server_ready"] = await client.is_server_ready(headers=metadata)
         found["model_ready"] = await client.is_model_ready("imagenet", headers=metadata)
-        for case, request, sent in (
-            ("unknown_model", _request(imagenet_tensor(), "nope"), metadata),
-            ("wrong_shape", _request(imagenet_tensor()[:, :2]), metadata),
-            ("unauthorised", _request(imagenet_tensor()), ()),
-        ):
+        for case, request, authorised in _cases(flower):
             try:
-                await client.infer(request, headers=sent)
+                await client.infer(request, headers=metadata if authorised else ())
                 found[case] = None
             except grpc.aio.AioRpcError as exc:
                 found[case] = exc.code().name
     return found
 
 
-async def main(url: str, target: str, token: str) -> None:
-    rest = await _rest(url, {"Authorization": f"Bearer {token}"})
-    grpc_found = await _grpc(target, (("authorization", f"Bearer {token}"),))
-    sys.stdout.write(orjson.dumps({"rest": rest, "grpc": grpc_found}).decode() + "\n")
+async def main(url: str, target: str, token: str, tensor: str) -> None:
+    flower = np.load(tensor)
+    rest = await _rest(url, token, flower)
+    over_grpc = await _grpc(target, token, flower)
+    sys.stdout.write(orjson.dumps({"rest": rest, "grpc": over_grpc}).decode() + "\n")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:4]))
+    asyncio.run(main(*sys.argv[1:5]))
