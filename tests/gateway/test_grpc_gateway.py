@@ -83,14 +83,17 @@ async def _upstream(held: HeldUpstream) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def _gateway(
-    backend: GrpcBackend, registry: CollectorRegistry, **settings: Any
+    backend: GrpcBackend,
+    registry: CollectorRegistry,
+    timeout: float | None = None,
+    **settings: Any,
 ) -> AsyncIterator[tuple[Starlette, grpc.aio.Channel]]:
     grpc_port = free_port()
     app = create_app(
         Settings(
             data_dir=Path(tempfile.mkdtemp(prefix="gateway-grpc-")), grpc_port=grpc_port, **settings
         ),
-        [ServiceSpec(name="echo", model="m.onnx")],  # type: ignore[arg-type]
+        [ServiceSpec(name="echo", model="m.onnx", timeout=timeout)],  # type: ignore[arg-type]
         backends={"local": backend},
         metrics_registry=registry,
         serve_grpc=True,
@@ -139,6 +142,23 @@ async def test_grpc_and_http_share_the_admission_of_a_service() -> None:
     assert registry.get_sample_value("gateway_requests_total", {**labels, "code": "200"}) == 1
     assert registry.get_sample_value("gateway_requests_total", {**labels, "code": "429"}) == 2
     assert registry.get_sample_value("gateway_upstream_duration_seconds_count", labels) == 1
+
+
+async def test_the_service_timeout_is_the_upstream_deadline() -> None:
+    held, registry = HeldUpstream(), CollectorRegistry()
+    async with (
+        _upstream(held) as target,
+        _gateway(GrpcBackend(target), registry, 0.3) as (
+            _,
+            channel,
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await _infer(channel)(pb.ModelInferRequest(model_name="echo"))
+        held.release.set()
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    labels = {"service": "echo", "backend": "local", "code": "504"}
+    assert registry.get_sample_value("gateway_requests_total", labels) == 1
 
 
 async def test_a_backend_without_grpc_answers_unimplemented() -> None:
