@@ -65,9 +65,7 @@ class GrpcServer:
             "ModelInfer": (pb.ModelInferRequest, self._infer),
         }
         handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
-            name: grpc.unary_unary_rpc_method_handler(
-                self._guarded(name, handle), request_deserializer=message.FromString
-            )
+            name: grpc.unary_unary_rpc_method_handler(self._guarded(name, message, handle))
             for name, (message, handle) in calls.items()
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
@@ -84,13 +82,15 @@ class GrpcServer:
             self._server = None
 
     def _guarded(
-        self, name: str, handle: Callable[[Any], Awaitable[Message]]
-    ) -> Callable[[Any, Context], Awaitable[bytes]]:
+        self, name: str, message: type[Message], handle: Callable[[Any], Awaitable[Message]]
+    ) -> Callable[[bytes, Context], Awaitable[bytes]]:
+        """The handler of one call: its request parsed here, so that a malformed one is
+        INVALID_ARGUMENT; every error answered with its status code, and counted."""
         route = "grpc_" + name
 
-        async def call(request: Any, context: Context) -> bytes:
+        async def call(request: bytes, context: Context) -> bytes:
             try:
-                answer = (await handle(request)).SerializeToString()
+                answer = (await handle(message.FromString(request))).SerializeToString()
             except ServingError as exc:
                 self._state.metrics.count_request(route, exc.status_code)
                 await context.abort(grpc_status(exc.status_code), exc.message)
@@ -107,12 +107,15 @@ class GrpcServer:
         return call
 
     def _check_model(self, name: str, version: str) -> ModelService:
+        self._check_name(name, version)
+        return self._state.require()
+
+    def _check_name(self, name: str, version: str) -> None:
         if name != self._settings.name or version not in ("", MODEL_VERSION):
             raise NotFound(
                 f"no model {name!r} version {version!r}; this server has "
                 f"{self._settings.name!r} version {MODEL_VERSION!r}"
             )
-        return self._state.require()
 
     async def _live(self, request: pb.ServerLiveRequest) -> Message:
         return pb.ServerLiveResponse(live=self._state.failure is None)
@@ -125,8 +128,7 @@ class GrpcServer:
         return pb.ServerReadyResponse(ready=True)
 
     async def _model_ready(self, request: pb.ModelReadyRequest) -> Message:
-        if request.name != self._settings.name or request.version not in ("", MODEL_VERSION):
-            self._check_model(request.name, request.version)  # NOT_FOUND, as over HTTP
+        self._check_name(request.name, request.version)  # NOT_FOUND, as over HTTP
         try:
             self._state.require()
         except ServingError:

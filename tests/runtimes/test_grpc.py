@@ -106,3 +106,10 @@ async def test_bad_requests_have_grpc_status_codes(
             await _call(channel, "ModelInfer", pb.ModelInferRequest, pb.ModelInferResponse)(request)
     assert caught.value.code() == code
     assert caught.value.details()
+
+
+async def test_a_malformed_message_is_invalid_argument(digits_target: str) -> None:
+    async with grpc.aio.insecure_channel(digits_target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await channel.unary_unary(method("ModelInfer"))(b"\xff\xff\xff\xff")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
