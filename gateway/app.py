@@ -22,7 +22,8 @@ from gateway.backends import build_backends
 from gateway.backends.base import Backend
 from gateway.config import Settings
 from gateway.definitions import DefinitionStore
-from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.errors import GatewayError, MethodNotAllowed, NotFound, is_oip_path
+from gateway.grpc_server import GrpcGateway
 from gateway.jobs import JobService
 from gateway.limits import HeaderLimit
 from gateway.management import ServiceManager
@@ -48,8 +49,12 @@ def create_app(
     backends: Mapping[str, Backend] | None = None,
     metrics_registry: CollectorRegistry | None = None,
     storage: Mapping[str, StorageSpec] | None = None,
+    serve_grpc: bool = False,
 ) -> Starlette:
-    """Build the gateway: `specs` are deployed in the background once it starts."""
+    """Build the gateway: `specs` are deployed in the background once it starts.
+
+    ``serve_grpc`` (``gateway serve``): also serve the Open Inference Protocol over gRPC on
+    ``settings.grpc_port`` (unless 0) while the app runs."""
     registry = Registry(backends if backends is not None else build_backends(settings))
     metrics = GatewayMetrics(metrics_registry or CollectorRegistry())
     proxy = Proxy(settings)
@@ -67,12 +72,17 @@ def create_app(
     jobs = JobService(settings, registry, proxy, stores, auth, metrics)
     sessions = SessionStore(settings.ui_session_hours * 3600)
     ui = UiRoutes(sessions, auth, Assets())
+    grpc = (
+        GrpcGateway(settings, registry, data, auth) if serve_grpc and settings.grpc_port else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not auth.enabled:
             log.warning("no GATEWAY_ADMIN_TOKEN: /system and every service are open to anyone")
         await proxy.start()
+        if grpc is not None:
+            await grpc.start()
         entries = manager.startup_entries(specs)  # routable (503) at once
         deploying = asyncio.create_task(_deploy(registry, entries))
         await jobs.start()
@@ -82,6 +92,8 @@ def create_app(
             deploying.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await deploying
+            if grpc is not None:
+                await grpc.stop(grace=5.0)
             await jobs.aclose()
             await registry.aclose()
             await proxy.aclose()
@@ -92,6 +104,12 @@ def create_app(
         Route("/v2/models/{service}/infer", data.infer, methods=["POST"]),
         Route("/v2/models/{service}", data.model_metadata, methods=["GET"]),
         Route("/v2/models/{service}/ready", data.model_metadata, methods=["GET"]),
+        Route("/v2/models/{service}/versions/{version}", data.model_metadata, methods=["GET"]),
+        Route(
+            "/v2/models/{service}/versions/{version}/ready", data.model_metadata, methods=["GET"]
+        ),
+        Route("/v2/models/{service}/versions/{version}/infer", data.infer, methods=["POST"]),
+        Route("/v2", system.server_metadata, methods=["GET"]),
         Route("/v2/health/live", system.live, methods=["GET"]),
         Route("/v2/health/ready", system.ready, methods=["GET"]),
         Route("/system/info", system.info, methods=["GET"]),
@@ -148,7 +166,7 @@ async def _deploy(registry: Registry, entries: list[Entry]) -> None:
 async def render_error(request: Request, exc: Exception) -> Response:
     """Render a `GatewayError` as ``{"error": {"code", "message"}}`` (OIP: ``{"error": msg}``)."""
     assert isinstance(exc, GatewayError)
-    if request.url.path.startswith("/v2/"):
+    if is_oip_path(request.url.path):
         body: object = {"error": exc.message}
     else:
         body = {"error": {"code": exc.code, "message": exc.message}}

@@ -21,7 +21,15 @@ from gateway.config import Settings
 from gateway.errors import Forbidden, Unauthorized
 from gateway.tokens import hash_token, new_token
 
-__all__ = ["Authenticator", "Credentials", "bearer", "check_exposure", "hash_token", "new_token"]
+__all__ = [
+    "Authenticator",
+    "Credentials",
+    "bearer",
+    "check_exposure",
+    "hash_token",
+    "new_token",
+    "parse_credentials",
+]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -48,7 +56,12 @@ class Credentials:
 
 def credentials(request: Request) -> Credentials | None:
     """The request's credentials, if it sent any; 401 for a malformed Authorization header."""
-    header = request.headers.get("authorization")
+    return parse_credentials(request.headers.get("authorization"))
+
+
+def parse_credentials(header: str | None) -> Credentials | None:
+    """The credentials of an ``Authorization`` header (HTTP) or ``authorization`` metadata (gRPC);
+    `Unauthorized` when it is malformed."""
     if not header:
         return None
     scheme, _, value = header.partition(" ")
@@ -128,7 +141,14 @@ class Authenticator:
         """A private service needs its own token (or the admin's)."""
         if not self.enabled or public:
             return
-        found = credentials(request)
+        self.check_service(credentials(request), name, public=public, token_hash=token_hash)
+
+    def check_service(
+        self, found: Credentials | None, name: str, *, public: bool, token_hash: str | None
+    ) -> None:
+        """`require_service` for credentials however they came (HTTP header, gRPC metadata)."""
+        if not self.enabled or public:
+            return
         if found is None:
             raise Unauthorized(f"service {name!r} is private: send its token as a Bearer token")
         if self.admin_credentials(found):

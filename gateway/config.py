@@ -22,6 +22,12 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    grpc_port: int = Field(
+        default=8081,
+        ge=0,
+        le=65535,
+        description="Open Inference Protocol gRPC (gateway serve); 0: off",
+    )
     files: tuple[Path, ...] = Field(default=(), description="FDL files loaded at start")
     data_dir: Path = Field(default=Path(".data"), description="logs and state of this gateway")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -27,11 +27,15 @@ def add_serve_command(sub: Any) -> None:
     serve.add_argument("-f", "--file", action="append", type=Path, default=[], help="FDL file")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--grpc-port", type=int, help="Open Inference Protocol gRPC; 0: off")
     serve.set_defaults(func=serve_command)
 
 
 def serve_command(args: argparse.Namespace) -> int:
     """Run the gateway with `Settings` from the environment, overridden by the flags."""
+    # Set before grpc loads: the local backend forks runtime processes (and execs them at once)
+    # while gRPC runs; grpc's fork handlers have nothing to do there but log that they skipped.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     from gateway.app import create_app
 
     overrides: dict[str, object] = {}
@@ -39,6 +43,8 @@ def serve_command(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
+    if args.grpc_port is not None:
+        overrides["grpc_port"] = args.grpc_port
     if args.file:
         overrides["files"] = tuple(args.file)
     settings = Settings().model_copy(update=overrides)
@@ -55,7 +61,7 @@ def serve_command(args: argparse.Namespace) -> int:
             logging.getLogger("gateway").warning("%s", line)
         specs.extend(document.services)
         storage.update(document.storage)
-    run_app(create_app(settings, specs, storage=storage), settings)
+    run_app(create_app(settings, specs, storage=storage, serve_grpc=True), settings)
     return 0
 
 

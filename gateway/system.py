@@ -20,11 +20,20 @@ from gateway.metrics import GatewayMetrics
 from gateway.oscar_shape import oscar_service
 from gateway.registry import Entry, Registry
 from gateway.services import StorageSpec
+from runtimes.oip import EXTENSIONS
+
+#: What ``GET /v2`` and gRPC ServerMetadata say of this server.
+SERVER_NAME = "inference-gateway"
 
 
 def json_response(data: Any, status_code: int = 200) -> Response:
     """A JSON response built with orjson."""
     return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
+
+
+def server_metadata() -> dict[str, Any]:
+    """The gateway's OIP server metadata, the same over HTTP and gRPC."""
+    return {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}
 
 
 class SystemRoutes:
@@ -59,6 +68,10 @@ class SystemRoutes:
         if not self._registry.all_ready():
             raise Unavailable("not every service is ready yet", retry_after=1)
         return json_response({"ready": True})
+
+    async def server_metadata(self, request: Request) -> Response:
+        """GET /v2: Open Inference Protocol server metadata (name, version, extensions)."""
+        return json_response(server_metadata())
 
     async def info(self, request: Request) -> Response:
         """GET /system/info: version, backends, services count."""

@@ -16,6 +16,7 @@ class Endpoint:
 
     base_url: str
     cold_start_budget: float = 0.0  # seconds the proxy may keep retrying a cold upstream
+    grpc_target: str | None = None  # host:port of its Open Inference Protocol gRPC server
 
 
 @dataclass(frozen=True, slots=True)

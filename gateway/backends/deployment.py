@@ -19,6 +19,7 @@ from typing import Any, Literal
 from gateway.backends.base import Endpoint, ServiceState
 from gateway.backends.kube import KubeApi, Obj
 from gateway.backends.objects import (
+    GRPC_PORT,
     MANAGED_BY,
     MANAGER,
     deployment_objects,
@@ -45,7 +46,11 @@ def ready_urls(slices: list[Obj], service: str) -> list[str]:
     for item in slices:
         if (item.get("metadata", {}).get("labels") or {}).get(SERVICE_NAME_LABEL) != service:
             continue
-        ports = [p.get("port") for p in item.get("ports") or [] if p.get("port")]
+        ports = [
+            p.get("port")
+            for p in item.get("ports") or []
+            if p.get("port") and p.get("name") in (None, "", "http")
+        ]
         for endpoint in item.get("endpoints") or []:
             if (endpoint.get("conditions") or {}).get("ready") is False:
                 continue
@@ -205,7 +210,9 @@ class DeploymentBackend:
         self._known(name)
         if self._route == "service":
             namespace = self._settings.kube_namespace
-            return Endpoint(f"http://{name}.{namespace}.svc.cluster.local")
+            host = f"{name}.{namespace}.svc.cluster.local"
+            grpc = f"{host}:{GRPC_PORT}" if self._specs[name].runtime == "onnx" else None
+            return Endpoint(f"http://{host}", grpc_target=grpc)
         urls = self._urls.get(name) or []
         if not urls:
             raise Unavailable(f"service {name!r} has no ready endpoint yet", retry_after=1)

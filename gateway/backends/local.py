@@ -24,6 +24,9 @@ from gateway.services import ServiceSpec
 
 log = logging.getLogger("gateway.local")
 
+#: Runtimes that serve the Open Inference Protocol over gRPC too.
+GRPC_RUNTIMES = ("onnx",)
+
 
 class LocalBackend:
     """Runs each service as a supervised runtime process on a free loopback port."""
@@ -78,6 +81,7 @@ class LocalBackend:
             http=self._http,
             start_timeout=self._settings.runtime_start_timeout,
             backoff_max=self._settings.restart_backoff_max,
+            grpc=spec.runtime in GRPC_RUNTIMES,
         )
         self._runtimes[spec.name] = runtime
         runtime.start()
@@ -97,7 +101,7 @@ class LocalBackend:
             raise ServiceNotFound(f"service {name!r} is not deployed")
         if runtime.base_url is None:
             raise Unavailable(f"service {name!r} is {runtime.state}, retry shortly", retry_after=1)
-        return Endpoint(runtime.base_url)
+        return Endpoint(runtime.base_url, grpc_target=runtime.grpc_target)
 
     def status(self, name: str) -> ServiceState:
         runtime = self._runtimes.get(name)

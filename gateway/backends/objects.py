@@ -25,6 +25,7 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "inference-gateway"
 SERVICE_LABEL = "inference-gateway/service"
 CONTAINER_PORT = 8080
+GRPC_PORT = 8081  # the runtime's Open Inference Protocol gRPC port (Deployments only, see below)
 READY_PATH = "/v2/health/ready"
 DEFAULT_TIMEOUT_SECONDS = 300
 MAX_TIMEOUT_SECONDS = 600  # Knative's default max-revision-timeout-seconds
@@ -196,6 +197,19 @@ def deployment_objects(spec: ServiceSpec, settings: Settings) -> tuple[Obj, Obj,
             )
         ]
         port = spec.expose.api_port
+    elif spec.runtime == "onnx":  # gRPC too: a Deployment may expose two ports (a Knative
+        # revision only one, so Knative services are reached over HTTP alone)
+        runtime = pod["containers"][0]
+        runtime["ports"].append({"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"})
+        runtime["env"] = sorted(
+            [*runtime["env"], {"name": "RUNTIME_GRPC_PORT", "value": str(GRPC_PORT)}],
+            key=lambda item: str(item["name"]),
+        )
+    ports = [{"name": "http", "port": 80, "targetPort": port, "protocol": "TCP"}]
+    if spec.expose is None and spec.runtime == "onnx":
+        ports.append(
+            {"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT, "protocol": "TCP"}
+        )
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -213,7 +227,7 @@ def deployment_objects(spec: ServiceSpec, settings: Settings) -> tuple[Obj, Obj,
         "spec": {
             "type": "ClusterIP",
             "selector": match,
-            "ports": [{"name": "http", "port": 80, "targetPort": port, "protocol": "TCP"}],
+            "ports": ports,
         },
     }
     hpa = {
