@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from gateway.errors import BadRequest, InvalidDefinition
 from gateway.oscar import is_oscar, looks_like_oscar_service, oscar_to_native
 from runtimes.onnx.spec import BatchingSpec, PostprocessSpec, PreprocessSpec
+from runtimes.script.limits import ScriptLimits
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 CPU_PATTERN = r"^\d+(\.\d+)?m?$"
@@ -71,6 +72,7 @@ class ServiceSpec(BaseModel):
     timeout: float | None = Field(default=None, gt=0, description="per-request seconds")
     visibility: Literal["private", "public", "restricted"] = "private"
     environment: dict[str, str] = Field(default_factory=dict)
+    limits: ScriptLimits | None = Field(default=None, description="per run of the script")
     input: tuple[StorageIO, ...] = ()
     output: tuple[StorageIO, ...] = ()
 

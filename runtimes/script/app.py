@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from runtimes.script.box import Box, BoxError
 from runtimes.script.config import ScriptSettings
 from runtimes.script.runner import OutputTooLarge, run_script
 
@@ -44,6 +45,7 @@ def _error(code: str, message: str, status_code: int, log_tail: str | None = Non
 def create_app(settings: ScriptSettings) -> Starlette:
     """The runtime application: the script is written once to a file that lives as long as it."""
     slots = asyncio.Semaphore(settings.threads)
+    box = Box(settings.limits, uid_base=settings.box_uid_base, shell=settings.shell)
     holder: dict[str, Path] = {}
 
     @asynccontextmanager
@@ -67,11 +69,14 @@ def create_app(settings: ScriptSettings) -> Starlette:
             try:
                 result = await run_script(
                     holder["script"], bytes(body), key=key, timeout=settings.item_timeout,
-                    shell=settings.shell, max_output_bytes=settings.max_output_bytes,
+                    box=box, environment=settings.environment, shell=settings.shell,
+                    max_output_bytes=settings.max_output_bytes,
                     log_tail_bytes=settings.log_tail_bytes,
                 )  # fmt: skip
             except OutputTooLarge as exc:
                 return _error("output_too_large", str(exc), 422)
+            except BoxError as exc:
+                return _error("script_not_boxed", str(exc), 503)
         for line in result.log.splitlines()[-20:]:
             log.info("%s: %s", key, line)
         if result.timed_out:

@@ -1,0 +1,199 @@
+"""Box: where each run of a user's script runs, as whom, and with what limits.
+
+Boxed (the runtime runs as root, the case of the local backend on a server and of CI): each run
+gets a user and group id of its own, with no account behind it (``uid_base + pid * SLOTS +
+slot``, so unique among the runs of every runtime on the machine). The script can then not read
+the runtime's nor the gateway's ``/proc/<pid>/environ``, signal or trace them, nor reach another
+run's files or processes; the process limit (``RLIMIT_NPROC``, counted per user) counts this
+run's processes alone. Its folder (``HOME``, ``TMPDIR``, the working directory) is its own, mode
+0700; supplementary groups are dropped; umask 077. At the end, or at the time limit, every
+process of that uid is killed (``kill -KILL -1`` run as that uid), including those that left
+the process group (``setsid``).
+
+Not boxed (the runtime is not root, e.g. in a container image that runs as a plain user): the
+script runs as this user, with the same limits except the process count (``RLIMIT_NPROC`` would
+count all of this user's processes), and only its process group is killed. The runtime makes
+itself non-dumpable (`runtimes.prctl.forbid_inspection`) so its environ stays unreadable, but
+the script can read whatever this user can read; `Box` says so once, at start, with a WARNING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pwd
+import resource
+import shutil
+import signal
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runtimes.prctl import set_parent_death_signal
+from runtimes.script.limits import BoxLimits
+
+log = logging.getLogger("runtimes.script")
+
+SLOTS = 256  # runs at once per runtime process
+DEFAULT_UID_BASE = 1_000_000_000
+_KILL_ALL = "kill -KILL -1 2>/dev/null; exit 0"  # as the run's uid: every process of that uid
+
+
+class BoxError(Exception):
+    """A run cannot be boxed as configured (e.g. its uid belongs to an account)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One run's place: its folder and, when boxed, its own uid and gid."""
+
+    folder: Path
+    uid: int | None
+
+
+def can_box(uid_base: int) -> bool:
+    """True where scripts can run as other users: root, with the uid range mapped."""
+    if os.geteuid() != 0:
+        return False
+    top = uid_base + _pid_max() * SLOTS
+    return all(_mapped(f"/proc/self/{ids}_map", uid_base, top) for ids in ("uid", "gid"))
+
+
+def _pid_max() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/pid_max").read_text())
+    except (OSError, ValueError):
+        return 4_194_304
+
+
+def _mapped(path: str, first: int, last: int) -> bool:
+    """True when ids `first`..`last` are mapped in this user namespace (always, outside one)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return True
+    for line in lines:
+        inside, _, count = (int(x) for x in line.split())
+        if inside <= first and last < inside + count:
+            return True
+    return False
+
+
+class Box:
+    """Hands out cells, one per run, and starts scripts in them."""
+
+    def __init__(
+        self, limits: BoxLimits, *, uid_base: int = DEFAULT_UID_BASE, shell: str = "/bin/sh"
+    ) -> None:
+        self.limits = limits
+        self._uid_base = uid_base
+        self._shell = shell
+        self._free = list(range(SLOTS - 1, -1, -1))
+        self.boxed = can_box(uid_base)
+        if not self.boxed:
+            log.warning(
+                "scripts are NOT boxed: this runtime is not root (euid %d), so each script runs "
+                "as this same user and can read what this user can read (files, logs); only CPU, "
+                "memory, file size and open files are limited. Run the runtime as root for a "
+                "separate user per run, or in a pod of its own.",
+                os.geteuid(),
+            )
+
+    @contextlib.asynccontextmanager
+    async def cell(self) -> AsyncIterator[Cell]:
+        """A fresh cell; on leaving it, every process of its uid is killed, its folder removed."""
+        if not self._free:
+            raise BoxError(f"more than {SLOTS} scripts at once in one runtime")
+        slot = self._free.pop()
+        uid = self._uid_base + os.getpid() * SLOTS + slot if self.boxed else None
+        folder = Path(tempfile.mkdtemp(prefix="script-"))
+        try:
+            if uid is not None:
+                _check_free(uid)
+                await self._kill_all(uid)  # anything a crashed runtime of the same pid left
+                os.chown(folder, uid, uid)
+            yield Cell(folder, uid)
+        finally:
+            try:
+                if uid is not None:
+                    await self._kill_all(uid)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+                self._free.append(slot)
+
+    def give(self, cell: Cell, path: Path) -> None:
+        """Make `path` (made by the runtime inside the cell) the cell's user's."""
+        if cell.uid is not None:
+            os.chown(path, cell.uid, cell.uid)
+
+    def spawn_options(self, cell: Cell) -> dict[str, Any]:
+        """Keyword arguments of `asyncio.create_subprocess_exec` that start a process in `cell`."""
+        return {
+            "cwd": cell.folder,
+            "start_new_session": True,
+            "preexec_fn": _entering(self.limits, cell.uid),
+        }
+
+    async def stop(self, cell: Cell, pid: int) -> None:
+        """Kill the run's process group, and when boxed every process of its uid."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        if cell.uid is not None:
+            await self._kill_all(cell.uid)
+
+    async def _kill_all(self, uid: int) -> None:
+        if uid < self._uid_base or uid == os.geteuid():  # never this process's own user
+            raise BoxError(f"refusing to kill every process of uid {uid}")
+        proc = await asyncio.create_subprocess_exec(
+            self._shell, "-c", _KILL_ALL, preexec_fn=lambda: _become(uid),
+            env={"PATH": "/usr/bin:/bin"}, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        await proc.wait()
+
+
+def _check_free(uid: int) -> None:
+    try:
+        account = pwd.getpwuid(uid)
+    except KeyError:
+        return
+    raise BoxError(f"uid {uid} belongs to account {account.pw_name!r}: set RUNTIME_BOX_UID_BASE")
+
+
+def _become(uid: int) -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Take `uid` as user and group, without supplementary groups (uvloop has no ``user=``)."""
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+def _entering(limits: BoxLimits, uid: int | None) -> Callable[[], None]:
+    """What the child does between fork and exec: take the run's uid (boxed), limits, umask,
+    death with the runtime."""
+
+    def enter() -> None:  # pragma: no cover - runs in the child
+        if uid is not None:
+            _become(uid)
+        os.umask(0o077)
+        _limit(resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1)  # SIGXCPU, then 9
+        _limit(resource.RLIMIT_AS, limits.memory_bytes)
+        _limit(resource.RLIMIT_FSIZE, limits.file_size_bytes)
+        _limit(resource.RLIMIT_NOFILE, limits.open_files)
+        _limit(resource.RLIMIT_CORE, 0)
+        if uid is not None:
+            _limit(resource.RLIMIT_NPROC, limits.processes)
+        set_parent_death_signal(signal.SIGKILL)
+
+    return enter
+
+
+def _limit(which: int, soft: int, hard: int | None = None) -> None:  # pragma: no cover - child
+    _, current = resource.getrlimit(which)
+    hard = soft if hard is None else hard
+    if current != resource.RLIM_INFINITY:
+        soft, hard = min(soft, current), min(hard, current)
+    resource.setrlimit(which, (soft, hard))
