@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gateway.errors import BadRequest, InvalidDefinition
 from gateway.oscar import is_oscar, looks_like_oscar_service, oscar_to_native
+from gateway.text import check_text
 from runtimes.onnx.spec import BatchingSpec, PostprocessSpec, PreprocessSpec
 from runtimes.script.limits import ScriptLimits
 
@@ -108,6 +109,7 @@ def load_file(path: Path) -> FdlDocument:
         raise InvalidDefinition(f"{path}: cannot read: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise InvalidDefinition(f"{path}: not valid YAML: {exc}") from exc
+    check_text(data, source=str(path))
     return parse_document(data, source=str(path), base_dir=path.parent.resolve())
 
 
@@ -117,6 +119,7 @@ def parse_text(text: str | bytes, *, source: str) -> list[ServiceSpec]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise BadRequest(f"{source}: neither valid YAML nor JSON: {exc}") from exc
+    check_text(data, source=source)
     if isinstance(data, Mapping) and "name" in data and "services" not in data:
         if looks_like_oscar_service(data):  # oscar-cli and OSCAR's API send one service object
             data = {"functions": {"oscar": [{"api": data}]}}

@@ -22,7 +22,7 @@ from runtimes.batch.storage import Bucket, Missing
 from runtimes.batch.work import BadKey, Manifest, OutputRef, Record, WorkItem, join_key, result_name
 from runtimes.script.box import Box, BoxError
 from runtimes.script.config import ScriptSettings
-from runtimes.script.runner import OutputTooLarge, run_script
+from runtimes.script.runner import OutputTooLarge, exit_message, run_script
 
 if TYPE_CHECKING:  # onnxruntime is imported only where an ONNX service runs (not in script images)
     from runtimes.onnx.inference import ModelService
@@ -212,7 +212,7 @@ class ScriptProcessor:
             message = f"the script ran past its limit of {settings.item_timeout:g} s and was killed"
             return failed(item, "script_timeout", message, result.log)
         if result.returncode != 0:
-            message = f"the script exited with status {result.returncode}"
+            message = exit_message(result.returncode)
             return failed(item, "script_failed", message, result.log)
         try:
             refs = await _write(self._bucket, self._manifest, sorted(result.files.items()))

@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from runtimes.script.box import Box, BoxError
 from runtimes.script.config import ScriptSettings
-from runtimes.script.runner import OutputTooLarge, run_script
+from runtimes.script.runner import OutputTooLarge, exit_message, run_script
 
 log = logging.getLogger("runtimes.script")
 
@@ -83,7 +83,7 @@ def create_app(settings: ScriptSettings) -> Starlette:
             message = f"the script ran past its limit of {settings.item_timeout:g} s and was killed"
             return _error("script_timeout", message, 504, result.log)
         if result.returncode != 0:
-            message = f"the script exited with status {result.returncode}"
+            message = exit_message(result.returncode)
             return _error("script_failed", message, 422, result.log)
         files = [
             {"name": name, "data": base64.b64encode(data).decode()}

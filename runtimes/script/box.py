@@ -28,6 +28,8 @@ import resource
 import shutil
 import signal
 import tempfile
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +94,7 @@ class Box:
         self.limits = limits
         self._uid_base = uid_base
         self._shell = shell
-        self._free = list(range(SLOTS - 1, -1, -1))
+        self._free = deque(range(SLOTS))  # first in, first out: a uid rests long between runs
         self.boxed = can_box(uid_base)
         if not self.boxed:
             log.warning(
@@ -108,13 +110,14 @@ class Box:
         """A fresh cell; on leaving it, every process of its uid is killed, its folder removed."""
         if not self._free:
             raise BoxError(f"more than {SLOTS} scripts at once in one runtime")
-        slot = self._free.pop()
+        slot = self._free.popleft()
         uid = self._uid_base + os.getpid() * SLOTS + slot if self.boxed else None
         folder = Path(tempfile.mkdtemp(prefix="script-"))
         try:
             if uid is not None:
                 _check_free(uid)
                 await self._kill_all(uid)  # anything a crashed runtime of the same pid left
+                await _until_gone(uid)  # killed processes count against RLIMIT_NPROC till reaped
                 os.chown(folder, uid, uid)
             yield Cell(folder, uid)
         finally:
@@ -154,6 +157,32 @@ class Box:
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         await proc.wait()
+
+
+async def _until_gone(uid: int, timeout: float = 5.0) -> None:
+    """Wait until no process of `uid` is left (killed ones are reaped by init)."""
+    deadline = time.monotonic() + timeout
+    while _count_processes(uid):
+        if time.monotonic() > deadline:
+            raise BoxError(f"processes of uid {uid} outlived SIGKILL for {timeout:g} s")
+        await asyncio.sleep(0.01)
+
+
+def _count_processes(uid: int) -> int:
+    """Processes (zombies included) whose real uid is `uid`."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"Uid:"):
+                        count += int(line.split()[1]) == uid
+                        break
+        except OSError:
+            continue
+    return count
 
 
 def _check_free(uid: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,25 @@ class ScriptResult:
     files: dict[str, bytes]
     log: str
     timed_out: bool = False
+
+
+_SIGNALS: dict[int, str] = {
+    signal.SIGXCPU.value: "its CPU time limit",
+    signal.SIGXFSZ.value: "its file size limit",
+    signal.SIGKILL.value: "SIGKILL",
+    signal.SIGSEGV.value: "SIGSEGV (memory limit?)",
+}
+
+
+def exit_message(returncode: int) -> str:
+    """How a failed run ended, in words (a signal named, with the limit that sends it)."""
+    if returncode < 0:
+        signum = -returncode
+        name = _SIGNALS.get(signum) or signal.strsignal(signum) or "unknown"
+        return f"the script was killed by signal {signum} ({name})"
+    if returncode > 128 and returncode - 128 in _SIGNALS:  # the shell reports its child's signal
+        return f"the script exited with status {returncode} ({_SIGNALS[returncode - 128]})"
+    return f"the script exited with status {returncode}"
 
 
 class OutputTooLarge(Exception):
