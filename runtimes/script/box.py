@@ -8,7 +8,8 @@ run's files or processes; the process limit (``RLIMIT_NPROC``, counted per user)
 run's processes alone. Its folder (``HOME``, ``TMPDIR``, the working directory) is its own, mode
 0700; supplementary groups are dropped; umask 077. At the end, or at the time limit, every
 process of that uid is killed (``kill -KILL -1`` run as that uid), including those that left
-the process group (``setsid``).
+the process group (``setsid``), and reaped: the runtime adopts a script's orphans
+(`runtimes.prctl.become_subreaper`), since a zombie still counts against the uid's process limit.
 
 Not boxed (the runtime is not root, e.g. in a container image that runs as a plain user): the
 script runs as this user, with the same limits except the process count (``RLIMIT_NPROC`` would
@@ -30,7 +31,7 @@ import signal
 import tempfile
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,7 @@ class Box:
             try:
                 if uid is not None:
                     await self._kill_all(uid)
+                    await _until_gone(uid)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
                 self._free.append(slot)
@@ -160,29 +162,53 @@ class Box:
 
 
 async def _until_gone(uid: int, timeout: float = 5.0) -> None:
-    """Wait until no process of `uid` is left (killed ones are reaped by init)."""
+    """Wait until no process of `uid` is alive, reaping those that are this process's zombies
+    (a zombie still counts against the uid's RLIMIT_NPROC until it is reaped)."""
     deadline = time.monotonic() + timeout
-    while _count_processes(uid):
+    while _reap(uid):
         if time.monotonic() > deadline:
             raise BoxError(f"processes of uid {uid} outlived SIGKILL for {timeout:g} s")
         await asyncio.sleep(0.01)
 
 
-def _count_processes(uid: int) -> int:
-    """Processes (zombies included) whose real uid is `uid`."""
-    count = 0
+def _reap(uid: int) -> int:
+    """Reap this process's zombie children of `uid`; the number of live processes of `uid`."""
+    me = os.getpid()
+    alive = 0
+    for pid, owner, parent, zombie in _processes():
+        if owner != uid:
+            continue
+        if not zombie:
+            alive += 1
+        elif parent == me:  # an orphan of the script, adopted (subreaper or pid 1)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+    return alive
+
+
+def _processes() -> Iterator[tuple[int, int, int, bool]]:
+    """(pid, real uid, parent pid, zombie) of every process."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
+        fields: dict[bytes, bytes] = {}
         try:
             with open(f"/proc/{entry.name}/status", "rb") as status:
                 for line in status:
-                    if line.startswith(b"Uid:"):
-                        count += int(line.split()[1]) == uid
-                        break
+                    key, _, value = line.partition(b":")
+                    if key in (b"State", b"PPid", b"Uid"):
+                        fields[key] = value.strip()
+                        if len(fields) == 3:
+                            break
         except OSError:
             continue
-    return count
+        if len(fields) == 3:
+            yield (
+                int(entry.name),
+                int(fields[b"Uid"].split()[0]),
+                int(fields[b"PPid"]),
+                fields[b"State"].startswith(b"Z"),
+            )
 
 
 def _check_free(uid: int) -> None:
