@@ -58,7 +58,7 @@ async def test_failing_script_is_422_with_its_log() -> None:
 
 
 async def test_time_limit_kills_the_whole_process_group() -> None:
-    script = "sleep 30 &\necho \"child=$!\"\necho started\nwait\n"
+    script = 'sleep 30 &\necho "child=$!"\necho started\nwait\n'
     async for client in _client(script, item_timeout=0.5):
         started = time.monotonic()
         response = await client.post("/run", params={"key": "b/slow.bin"}, content=b"x")
