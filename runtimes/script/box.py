@@ -16,6 +16,8 @@ script runs as this user, with the same limits except the process count (``RLIMI
 count all of this user's processes), and only its process group is killed. The runtime makes
 itself non-dumpable (`runtimes.prctl.forbid_inspection`) so its environ stays unreadable, but
 the script can read whatever this user can read; `Box` says so once, at start, with a WARNING.
+A runtime that is root but cannot box (its uid range is not mapped in its user namespace)
+refuses to run scripts rather than run them as root, and says so with an ERROR.
 """
 
 from __future__ import annotations
@@ -97,18 +99,30 @@ class Box:
         self._shell = shell
         self._free = deque(range(SLOTS))  # first in, first out: a uid rests long between runs
         self.boxed = can_box(uid_base)
-        if not self.boxed:
-            log.warning(
-                "scripts are NOT boxed: this runtime is not root (euid %d), so each script runs "
-                "as this same user and can read what this user can read (files, logs); only CPU, "
-                "memory, file size and open files are limited. Run the runtime as root for a "
-                "separate user per run, or in a pod of its own.",
-                os.geteuid(),
+        if self.boxed:
+            return
+        if os.geteuid() == 0:
+            log.error(
+                "scripts will NOT run: this runtime is root but uids from %d are not mapped in "
+                "its user namespace, and a script never runs as root; set RUNTIME_BOX_UID_BASE "
+                "to the start of a mapped range (see /proc/self/uid_map)",
+                uid_base,
             )
+            return
+        log.warning(
+            "scripts are NOT boxed: this runtime is not root (euid %d), so each script runs as "
+            "this same user and can read what this user can read (files, logs); only CPU, "
+            "memory, file size and open files are limited. Run the runtime as root for a user "
+            "per run, or each service in a pod of its own.",
+            os.geteuid(),
+        )
 
     @contextlib.asynccontextmanager
     async def cell(self) -> AsyncIterator[Cell]:
         """A fresh cell; on leaving it, every process of its uid is killed, its folder removed."""
+        if not self.boxed and os.geteuid() == 0:
+            raise BoxError(f"a script never runs as root, and uids from {self._uid_base} are not "
+                           "mapped here: set RUNTIME_BOX_UID_BASE")  # fmt: skip
         if not self._free:
             raise BoxError(f"more than {SLOTS} scripts at once in one runtime")
         slot = self._free.popleft()

@@ -89,3 +89,14 @@ async def test_an_output_folder_replaced_by_a_link_gives_nothing_back() -> None:
         response = await client.post("/run", content=b"x")
         assert response.status_code == 200, response.text
         assert response.json()["files"] == []
+
+
+@boxed
+async def test_a_root_runtime_that_cannot_box_refuses_to_run_scripts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async for client in _client("id -u\n", box_uid_base=4_294_000_000):  # past the uid map's end
+        response = await client.post("/run", content=b"x")
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "script_not_boxed"
+    assert "scripts will NOT run" in caplog.text
