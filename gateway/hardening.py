@@ -42,7 +42,10 @@ def harden(settings: Settings) -> None:
     scrub_secrets(settings, os.environ)
     forbid_inspection()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.data_dir.chmod(0o700)
+    try:
+        settings.data_dir.chmod(0o700)
+    except OSError as exc:
+        log.warning("could not make %s private (mode 0700): %s", settings.data_dir, exc)
     if "local" in settings.backends and os.geteuid() != 0:
         log.warning(
             "script services are NOT boxed: the gateway runs as uid %d, not root, so the local "

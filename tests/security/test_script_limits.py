@@ -3,12 +3,14 @@ a fork bomb (processes), a memory hog (address space), a huge file (file size)."
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import httpx
+import psutil
 import pytest
 
-from runtimes.script.box import DEFAULT_UID_BASE
+from runtimes.script.box import DEFAULT_UID_BASE, SLOTS
 from tests.security.conftest import SecretGateway
 from tests.support import digit_png, digits_holdout
 
@@ -39,8 +41,17 @@ def _still_serving(gateway: SecretGateway) -> None:
     assert _run(gateway, "dump").status_code == 200
 
 
-def _box_processes() -> list[int]:
-    """Processes of any script run's own user still alive (zombies included)."""
+def _runtime_pid(gateway: SecretGateway, service: str) -> int:
+    for child in psutil.Process(gateway.server.proc.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.environ().get("RUNTIME_NAME") == service:
+                return child.pid
+    raise AssertionError(f"no runtime process for {service}")
+
+
+def _run_processes(runtime_pid: int) -> list[int]:
+    """Processes (zombies included) of the users that runtime's script runs get."""
+    first = DEFAULT_UID_BASE + runtime_pid * SLOTS
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -49,7 +60,7 @@ def _box_processes() -> list[int]:
                     uid = next(int(line.split()[1]) for line in status if line.startswith("Uid:"))
             except (OSError, StopIteration):
                 continue
-            if uid >= DEFAULT_UID_BASE:
+            if first <= uid < first + SLOTS:
                 found.append(int(entry))
     return found
 
@@ -60,7 +71,7 @@ def test_a_fork_bomb_meets_its_process_limit_and_is_killed(gateway: SecretGatewa
     error = response.json()["error"]
     assert error["code"] in ("script_failed", "script_timeout")
     assert "Cannot fork" in error["log"]  # the shell hit RLIMIT_NPROC, not the host's limit
-    assert _box_processes() == []
+    assert _run_processes(_runtime_pid(gateway, "bomb")) == []
     _still_serving(gateway)
 
 

@@ -52,3 +52,8 @@ def test_no_ancestor_environ_and_no_gateway_file_is_readable(gateway: SecretGate
     assert len(denied) >= 3  # the runtime, the gateway, the test runner...
     assert not read, f"the script could read {read}"
     assert any(path.endswith("services.db") for path in denied)
+
+
+def test_the_gateway_data_folder_is_private(gateway: SecretGateway) -> None:
+    data = gateway.server.log_path.parent / "data"
+    assert data.stat().st_mode & 0o777 == 0o700
