@@ -33,7 +33,7 @@ import signal
 import tempfile
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,15 +131,13 @@ class Box:
         try:
             if uid is not None:
                 _check_free(uid)
-                await self._kill_all(uid)  # anything a crashed runtime of the same pid left
-                await _until_gone(uid)  # killed processes count against RLIMIT_NPROC till reaped
+                await self._clear(uid)  # anything a crashed runtime of the same pid left
                 os.chown(folder, uid, uid)
             yield Cell(folder, uid)
         finally:
             try:
                 if uid is not None:
-                    await self._kill_all(uid)
-                    await _until_gone(uid)
+                    await self._clear(uid)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
                 self._free.append(slot)
@@ -162,7 +160,15 @@ class Box:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
         if cell.uid is not None:
-            await self._kill_all(cell.uid)
+            await self._kill_all(cell.uid)  # always: a process may hide from `_reap`'s scan
+            await _until_gone(cell.uid)
+
+    async def _clear(self, uid: int) -> None:
+        """No process of `uid` left: kill them all if any lives, wait until they are gone (a
+        killed process counts against RLIMIT_NPROC until it is reaped)."""
+        if _reap(uid):
+            await self._kill_all(uid)
+            await _until_gone(uid)
 
     async def _kill_all(self, uid: int) -> None:
         if uid < self._uid_base or uid == os.geteuid():  # never this process's own user
@@ -186,43 +192,27 @@ async def _until_gone(uid: int, timeout: float = 5.0) -> None:
 
 
 def _reap(uid: int) -> int:
-    """Reap this process's zombie children of `uid`; the number of live processes of `uid`."""
+    """Reap this process's zombie children of `uid`; the number of live processes of `uid`.
+
+    A process's ``/proc/<pid>`` belongs to its user (a cheap ``stat``), except while it is not
+    dumpable: such a process is not waited for here, but `Box._kill_all` kills it all the same.
+    """
     me = os.getpid()
     alive = 0
-    for pid, owner, parent, zombie in _processes():
-        if owner != uid:
-            continue
-        if not zombie:
-            alive += 1
-        elif parent == me:  # an orphan of the script, adopted (subreaper or pid 1)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-    return alive
-
-
-def _processes() -> Iterator[tuple[int, int, int, bool]]:
-    """(pid, real uid, parent pid, zombie) of every process."""
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        fields: dict[bytes, bytes] = {}
         try:
-            with open(f"/proc/{entry.name}/status", "rb") as status:
-                for line in status:
-                    key, _, value = line.partition(b":")
-                    if key in (b"State", b"PPid", b"Uid"):
-                        fields[key] = value.strip()
-                        if len(fields) == 3:
-                            break
-        except OSError:
+            if not entry.name.isdigit() or entry.stat().st_uid != uid:
+                continue
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                state, parent = stat.read().rsplit(b")", 1)[1].split()[:2]
+        except (OSError, ValueError):
             continue
-        if len(fields) == 3:
-            yield (
-                int(entry.name),
-                int(fields[b"Uid"].split()[0]),
-                int(fields[b"PPid"]),
-                fields[b"State"].startswith(b"Z"),
-            )
+        if state != b"Z":
+            alive += 1
+        elif int(parent) == me:  # an orphan of the script, adopted (subreaper or pid 1)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(int(entry.name), os.WNOHANG)
+    return alive
 
 
 def _check_free(uid: int) -> None:
