@@ -9,6 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 SERVICES := $(wildcard model_images/*/service.yaml)
 MODELS := model_images/imagenet/models/efficientnet-lite0.onnx model_images/digits/models/digits-mlp.onnx
+CHROMIUM := /usr/bin/chromium
 PIP_FLAGS := --disable-pip-version-check --progress-bar off -qq
 
 .PHONY: run test install models lint types contract pytest bench clean
@@ -18,9 +19,10 @@ include images.mk
 run: $(VENV)/.installed models
 	@echo "Starting the gateway on http://$(HOST):$(PORT) (Ctrl-C to stop). Once it logs 'ready', try:"
 	@echo "  curl --data-binary @model_images/imagenet/samples/flower.jpg -H 'Content-Type: image/jpeg' http://$(HOST):$(PORT)/predict/imagenet"
+	@echo "Dashboard: http://$(HOST):$(PORT)/ui/ (log in with GATEWAY_ADMIN_TOKEN when it is set)"
 	$(BIN)/gateway serve $(addprefix -f ,$(SERVICES)) --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed models lint types contract pytest
+test: $(VENV)/.installed models $(CHROMIUM) lint types contract pytest
 
 install: $(VENV)/.installed
 
@@ -53,8 +55,13 @@ types: $(VENV)/.installed
 contract: $(VENV)/.installed
 	$(BIN)/lint-imports
 
-pytest: $(VENV)/.installed models
+pytest: $(VENV)/.installed models $(CHROMIUM)
 	$(BIN)/pytest
+
+# Debian's chromium, for the dashboard's browser tests (Playwright drives it; no browser download).
+$(CHROMIUM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 bench: $(VENV)/.installed models
 	$(BIN)/python -m benchmarks

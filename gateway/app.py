@@ -33,6 +33,8 @@ from gateway.routing import DataPlane
 from gateway.services import ServiceSpec, StorageSpec
 from gateway.storage import build_stores
 from gateway.system import SystemRoutes, json_response
+from gateway.ui import SessionBridge, SessionStore, UiRoutes
+from gateway.ui.assets import Assets
 
 log = logging.getLogger("gateway")
 
@@ -57,6 +59,8 @@ def create_app(
     admin = AdminRoutes(manager, registry, auth)
     stores = build_stores(storage or {}, settings.data_dir)
     jobs = JobService(settings, registry, proxy, stores, auth, metrics)
+    sessions = SessionStore(settings.ui_session_hours * 3600)
+    ui = UiRoutes(sessions, auth, Assets())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -95,10 +99,14 @@ def create_app(
         Route("/metrics", system.metrics, methods=["GET"]),
         Route("/openapi.json", system.openapi, methods=["GET"]),
         *jobs.routes(),
+        *ui.routes(),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(HeaderLimit, max_bytes=settings.max_header_bytes)],
+        middleware=[
+            Middleware(HeaderLimit, max_bytes=settings.max_header_bytes),
+            Middleware(SessionBridge, sessions=sessions),
+        ],
         lifespan=lifespan,
         exception_handlers={
             GatewayError: render_error,

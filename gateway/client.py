@@ -6,13 +6,18 @@ and 503 answers up to `retries` times, waiting what ``Retry-After`` asks (capped
     with Client("http://127.0.0.1:8080") as gw:
         answer = gw.predict("imagenet", "flower.jpg")
         print(answer["predictions"][0]["label"])
+
+A finished job's output files download with `download_results` (or one at a time with
+`download`), each to ``<folder>/<its name>``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import mimetypes
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +78,29 @@ def _document(definition: str | Path | Mapping[str, Any]) -> bytes:
             {"services": [s.model_dump(mode="json", exclude_defaults=True) for s in services]}
         )
     return definition.encode()
+
+
+def output_files(job: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A job's downloadable output files (``name``, ``key``, ``storage``, ``size``, ``url``),
+    one per name: a file written to several output paths is the same bytes."""
+    found: dict[str, dict[str, Any]] = {}
+    for item in job.get("items", []):
+        for file in item.get("files", []):
+            found.setdefault(str(file["name"]), dict(file))
+    return list(found.values())
+
+
+def target_path(folder: Path, name: str) -> Path:
+    """Where file `name` goes under `folder`; a name that would leave it is refused."""
+    target = (folder / name).resolve()
+    if not target.is_relative_to(folder.resolve()) or target == folder.resolve():
+        raise ValueError(f"refusing to write {name!r} outside {folder}")
+    return target
+
+
+def _temporary(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
 
 
 def _wait_seconds(response: httpx.Response, attempt: int) -> float:
@@ -170,8 +198,36 @@ class Client:
         """Upload files as one async job; returns ``{"job_id", "status"}``."""
         return dict(self._send(_Calls.submit_job(service, files)))
 
-    def job(self, job_id: str) -> dict[str, Any]:
-        return dict(self._send(_Call("GET", f"/jobs/{job_id}")))
+    def job(self, job_id: str, *, results: bool = True) -> dict[str, Any]:
+        """A job and its items (`results`: with each item's JSON answer inline)."""
+        params = {} if results else {"results": "false"}
+        return dict(self._send(_Call("GET", f"/jobs/{job_id}", {"params": params})))
+
+    def download(
+        self, url: str, target: Path, *, progress: Callable[[int], None] | None = None
+    ) -> Path:
+        """Stream the file at `url` (an output's ``url``) to `target` (written whole, or not
+        at all); `progress` is called with each chunk's size."""
+        temp = _temporary(target)
+        try:
+            with self._http.stream("GET", url) as response:
+                if not response.is_success:
+                    response.read()
+                    _result(response)
+                with temp.open("wb") as file:
+                    for chunk in response.iter_bytes():
+                        file.write(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+        return target
+
+    def download_results(self, job_id: str, folder: str | Path) -> list[Path]:
+        """Every output file of the job, to ``<folder>/<name>``; returns where each went."""
+        files = output_files(self.job(job_id, results=False))
+        return [self.download(f["url"], target_path(Path(folder), f["name"])) for f in files]
 
     def wait_job(
         self,
@@ -184,11 +240,11 @@ class Client:
         """Poll a job until it finishes (or `timeout` passes: TimeoutError)."""
         deadline = time.monotonic() + timeout
         while True:
-            job = self.job(job_id)
+            job = self.job(job_id, results=False)
             if progress is not None:
                 progress(job)
             if job.get("status") in _FINISHED:
-                return job
+                return self.job(job_id)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} not finished after {timeout} s")
             time.sleep(poll)
@@ -262,8 +318,36 @@ class AsyncClient:
         """Upload files as one async job; returns ``{"job_id", "status"}``."""
         return dict(await self._send(_Calls.submit_job(service, files)))
 
-    async def job(self, job_id: str) -> dict[str, Any]:
-        return dict(await self._send(_Call("GET", f"/jobs/{job_id}")))
+    async def job(self, job_id: str, *, results: bool = True) -> dict[str, Any]:
+        """A job and its items (`results`: with each item's JSON answer inline)."""
+        params = {} if results else {"results": "false"}
+        return dict(await self._send(_Call("GET", f"/jobs/{job_id}", {"params": params})))
+
+    async def download(
+        self, url: str, target: Path, *, progress: Callable[[int], None] | None = None
+    ) -> Path:
+        """Stream the file at `url` (an output's ``url``) to `target` (written whole, or not
+        at all); `progress` is called with each chunk's size."""
+        temp = _temporary(target)
+        try:
+            async with self._http.stream("GET", url) as response:
+                if not response.is_success:
+                    await response.aread()
+                    _result(response)
+                with temp.open("wb") as file:
+                    async for chunk in response.aiter_bytes():
+                        file.write(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+        return target
+
+    async def download_results(self, job_id: str, folder: str | Path) -> list[Path]:
+        """Every output file of the job, to ``<folder>/<name>``; returns where each went."""
+        files = output_files(await self.job(job_id, results=False))
+        return [await self.download(f["url"], target_path(Path(folder), f["name"])) for f in files]
 
     async def wait_job(
         self, job_id: str, *, timeout: float = 600.0, poll: float = 0.5
@@ -271,9 +355,9 @@ class AsyncClient:
         """Poll a job until it finishes (or `timeout` passes: TimeoutError)."""
         deadline = time.monotonic() + timeout
         while True:
-            job = await self.job(job_id)
+            job = await self.job(job_id, results=False)
             if job.get("status") in _FINISHED:
-                return job
+                return await self.job(job_id)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} not finished after {timeout} s")
             await asyncio.sleep(poll)

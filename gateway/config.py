@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     )
     job_retries: int = Field(default=3, ge=0)
     job_retry_backoff: float = Field(default=0.5, ge=0)
+    job_result_max_bytes: int = Field(
+        default=64 * 1024, ge=0, description="an item's JSON answer inline in GET /jobs/{id} up "
+        "to this size; past it, a marker and the download link",
+    )  # fmt: skip
     watch_interval: float = Field(default=2.0, gt=0, description="bucket watcher poll, seconds")
     kube_jobs: bool = Field(
         default=True,
@@ -88,3 +92,6 @@ class Settings(BaseSettings):
         "service's HTTP endpoint",
     )
     events_token: SecretStr | None = None
+
+    # The web dashboard at /ui/.
+    ui_session_hours: float = Field(default=12.0, gt=0, description="a login lasts this long")

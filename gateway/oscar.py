@@ -3,7 +3,8 @@
 OSCAR users bring their files unchanged: each OSCAR service becomes a ``runtime: script`` service
 (its ``script`` path is read and embedded, as oscar-cli does), ``synchronous`` scale bounds map to
 ``min_scale``/``max_scale``, ``storage_provider: minio.default`` maps to our ``default`` storage and
-``storage_providers`` to ``storage``. Fields with no meaning here (federation, SGX...) are dropped.
+``storage_providers`` to ``storage`` (a ``webdav`` provider, such as dCache's, as ``webdav.<id>``).
+Fields with no meaning here (federation, SGX...) are dropped.
 """
 
 from __future__ import annotations
@@ -108,4 +109,20 @@ def _storage(providers: Mapping[str, Any]) -> dict[str, Any]:
                 "secret_key": conf.get("secret_key"),
                 "region": conf.get("region") or "us-east-1",
             }
+    for ident, conf in (providers.get("webdav") or {}).items():
+        out[f"webdav.{ident}"] = _webdav(str(ident), conf or {})
+    return out
+
+
+def _webdav(ident: str, conf: Mapping[str, Any]) -> dict[str, Any]:
+    """OSCAR's ``webdav: {<id>: {hostname, login, password}}``; a binding names it ``webdav.<id>``
+    (``storage_provider: webdav.dcache``). For the id ``dcache``, dCache's storage events come from
+    its frontend on the same host, port 3880 (its default), unless ``events_url`` says otherwise."""
+    out: dict[str, Any] = {"type": "webdav", "hostname": conf.get("hostname")}
+    for key in ("login", "password", "verify", "url", "events_url"):
+        if conf.get(key) is not None:
+            out[key] = conf[key]
+    host = str(conf.get("hostname") or "").split("://")[-1].split("/")[0].split(":")[0]
+    if ident == "dcache" and host and "events_url" not in out:
+        out["events_url"] = f"https://{host}:3880"
     return out

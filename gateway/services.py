@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from gateway.errors import BadRequest, InvalidDefinition
 from gateway.oscar import is_oscar, looks_like_oscar_service, oscar_to_native
@@ -36,16 +36,37 @@ class StorageIO(BaseModel):
 
 
 class StorageSpec(BaseModel):
-    """An object store: the embedded filesystem one, or any S3-compatible server."""
+    """An object store: the embedded filesystem one, any S3-compatible server, or a WebDAV
+    server (dCache: ``events_url`` names its frontend, whose storage events start jobs)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: Literal["filesystem", "s3"] = "filesystem"
+    type: Literal["filesystem", "s3", "webdav"] = "filesystem"
     root: Path | None = None
     endpoint: str | None = None
     access_key: str | None = None
     secret_key: str | None = None
     region: str = "us-east-1"
+    # webdav: `url` (https://host:port/path/), or `hostname` (host[:port][/path], https)
+    url: str | None = None
+    hostname: str | None = None
+    login: str | None = None
+    password: SecretStr | None = None
+    verify: bool = True
+    events_url: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> StorageSpec:
+        if self.type == "webdav" and not (self.url or self.hostname):
+            raise ValueError("a webdav storage needs 'url' or 'hostname'")
+        return self
+
+    def webdav_url(self) -> str:
+        """The WebDAV root URL (`url`, else ``https://<hostname>/``)."""
+        if self.url:
+            return self.url
+        host = (self.hostname or "").strip("/")
+        return host if "://" in host else f"https://{host}/"
 
 
 class ServiceSpec(BaseModel):

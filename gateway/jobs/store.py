@@ -11,12 +11,14 @@ The ``kube_jobs`` table names the Kubernetes Job of each job that runs as one (`
 recorded before the Job is created. Such a job's items are never claimed by the HTTP workers nor
 re-queued at start: they stay ``queued`` while the Job waits in the cluster, become ``running`` once
 its pod runs, and the gateway resumes watching the Job after a restart.
+
+A finished item keeps its output files (``files``) and its JSON answer (``answer``, under the cap
+of `gateway.jobs.results`) in its row; a store made before these columns gets them at open.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import time
 import uuid
@@ -24,8 +26,19 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
+
 from gateway.errors import Conflict, NotFound
-from gateway.jobs.model import FINISHED, Item, ItemState, Job, JobStatus, ObjectRef
+from gateway.jobs.model import (
+    FINISHED,
+    Answer,
+    Item,
+    ItemState,
+    Job,
+    JobStatus,
+    ObjectRef,
+    OutputFile,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -36,6 +49,7 @@ CREATE TABLE IF NOT EXISTS items (
     job_id TEXT NOT NULL REFERENCES jobs (id), idx INTEGER NOT NULL, service TEXT NOT NULL,
     storage TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, outputs TEXT NOT NULL DEFAULT '[]', error TEXT, log TEXT,
+    files TEXT NOT NULL DEFAULT '[]', answer TEXT,
     PRIMARY KEY (job_id, idx));
 CREATE INDEX IF NOT EXISTS items_by_state ON items (service, state);
 CREATE TABLE IF NOT EXISTS kube_jobs (
@@ -44,7 +58,11 @@ CREATE TABLE IF NOT EXISTS seen (
     storage TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL, job_id TEXT NOT NULL,
     PRIMARY KEY (storage, key, etag));
 """
-_ITEM_COLUMNS = "job_id, idx, service, storage, key, state, attempts, outputs, error, log"
+_ITEM_COLUMNS = (
+    "job_id, idx, service, storage, key, state, attempts, outputs, error, log, files, answer"
+)
+#: columns added since the first schema: (name, definition), added to an older store at open
+_ADDED_COLUMNS = (("files", "TEXT NOT NULL DEFAULT '[]'"), ("answer", "TEXT"))
 
 
 class JobStore:
@@ -57,6 +75,10 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
+        for column, definition in _ADDED_COLUMNS:
+            if column not in present:
+                self._db.execute(f"ALTER TABLE items ADD COLUMN {column} {definition}")
         self._cancel_hooks: list[Callable[[str], None]] = []
 
     def on_cancel(self, hook: Callable[[str], None]) -> None:
@@ -141,18 +163,20 @@ class JobStore:
         return [_item(row, state="running", attempts=row[6] + 1) for row in rows]
 
     def finish(self, items: Sequence[Item]) -> None:
-        """Record the end state, outputs, error and log of items (one transaction)."""
+        """Record the end state, outputs, answer, error and log of items (one transaction)."""
         with self._tx() as db:
             db.executemany(
-                "UPDATE items SET state = ?, attempts = ?, outputs = ?, error = ?, log = ? "
-                "WHERE job_id = ? AND idx = ?",
+                "UPDATE items SET state = ?, attempts = ?, outputs = ?, error = ?, log = ?, "
+                "files = ?, answer = ? WHERE job_id = ? AND idx = ?",
                 [
                     (
                         i.state,
                         i.attempts,
-                        json.dumps(list(i.outputs)),
-                        json.dumps(i.error) if i.error is not None else None,
+                        _dumps(list(i.outputs)),
+                        _dumps(i.error) if i.error is not None else None,
                         i.log,
+                        _dumps([f.to_record() | {"etag": f.etag} for f in i.files]),
+                        _dumps(i.answer.to_record()) if i.answer is not None else None,
                         i.job_id,
                         i.index,
                     )
@@ -214,14 +238,33 @@ class JobStore:
             )
             self._refresh(db, {job_id})
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, *, answers: bool = True) -> Job:
+        """The job and its items (`answers`: with the items' answers, else without)."""
         row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"job {job_id!r} does not exist")
+        columns = _ITEM_COLUMNS if answers else _ITEM_COLUMNS.replace(", answer", ", NULL")
         items = self._db.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? ORDER BY idx", (job_id,)
+            f"SELECT {columns} FROM items WHERE job_id = ? ORDER BY idx", (job_id,)
         ).fetchall()
         return _job(row, self._counts(job_id), tuple(_item(r) for r in items))
+
+    def service_of(self, job_id: str) -> str:
+        """The service of a job; `NotFound` if there is no such job."""
+        row = self._db.execute("SELECT service FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"job {job_id!r} does not exist")
+        return str(row[0])
+
+    def item(self, job_id: str, index: int) -> Item:
+        """One item of a job, without its answer; `NotFound` if there is no such item."""
+        columns = _ITEM_COLUMNS.replace(", answer", ", NULL")
+        row = self._db.execute(
+            f"SELECT {columns} FROM items WHERE job_id = ? AND idx = ?", (job_id, index)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"job {job_id!r} has no item {index}")
+        return _item(row)
 
     def list(self, service: str | None, status: str | None, limit: int = 100) -> list[Job]:
         """Jobs, newest first, without their items."""
@@ -246,6 +289,10 @@ class JobStore:
             )
 
 
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _status(counts: dict[str, int]) -> JobStatus:
     total = sum(counts.values())
     if counts.get("cancelled"):
@@ -267,9 +314,11 @@ def _item(row: Any, **update: Any) -> Item:
         key=values["key"],
         state=cast(ItemState, values["state"]),
         attempts=values["attempts"],
-        outputs=tuple(json.loads(values["outputs"])),
-        error=json.loads(values["error"]) if values["error"] else None,
+        outputs=tuple(orjson.loads(values["outputs"])),
+        error=orjson.loads(values["error"]) if values["error"] else None,
         log=values["log"],
+        files=tuple(OutputFile(**f) for f in orjson.loads(values["files"])),
+        answer=Answer.from_record(orjson.loads(values["answer"])) if values["answer"] else None,
     )
 
 

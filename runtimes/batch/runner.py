@@ -92,7 +92,7 @@ async def _write(
             if binding.accepts(name):
                 key = join_key(binding.path, name)
                 etag = await asyncio.to_thread(bucket.put, key, data)
-                refs.append(OutputRef(key=key, etag=etag))
+                refs.append(OutputRef(key=key, etag=etag, size=len(data)))
     return refs
 
 
