@@ -22,7 +22,7 @@ from gateway.backends import build_backends
 from gateway.backends.base import Backend
 from gateway.config import Settings
 from gateway.definitions import DefinitionStore
-from gateway.errors import GatewayError, MethodNotAllowed, NotFound, is_oip_path
+from gateway.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound, is_oip_path
 from gateway.grpc_server import GrpcGateway
 from gateway.jobs import JobService
 from gateway.limits import HeaderLimit
@@ -136,6 +136,7 @@ def create_app(
         exception_handlers={
             GatewayError: render_error,
             HTTPException: render_http_exception,
+            UnicodeError: render_bad_text,
             Exception: render_unexpected,
         },
     )
@@ -190,6 +191,14 @@ async def render_http_exception(request: Request, exc: Exception) -> Response:
     if exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+async def render_bad_text(request: Request, exc: Exception) -> Response:
+    """Text no codec takes (a lone surrogate from a JSON escape) reached a writer: bad input."""
+    log.warning("%s %s: bad text in the request: %s", request.method, request.url.path, exc)
+    return await render_error(
+        request, BadRequest("the request holds text that is not valid Unicode")
+    )
 
 
 async def render_unexpected(request: Request, exc: Exception) -> Response:

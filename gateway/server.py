@@ -16,6 +16,8 @@ from starlette.applications import Starlette
 
 from gateway.auth import check_exposure
 from gateway.config import Settings
+from gateway.hardening import harden
+from gateway.http_protocol import JsonErrorProtocol
 from gateway.services import ServiceSpec, StorageSpec, load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +55,7 @@ def serve_command(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format=LOG_FORMAT, datefmt="%H:%M:%S", force=True
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per readiness poll
+    harden(settings)  # secrets out of os.environ, non-dumpable, data folder 0700
     specs: list[ServiceSpec] = []
     storage: dict[str, StorageSpec] = {}
     for path in settings.files:
@@ -78,7 +81,7 @@ def run_app(app: Starlette, settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=JsonErrorProtocol,  # httptools, with our JSON body on requests it cannot parse
         access_log=False,
         log_level=settings.log_level,
         log_config=None,

@@ -41,8 +41,10 @@ from gateway.spec_parts import (
     SecretKey,
     split_labels,
 )
+from gateway.text import check_text
 from gateway.yaml_text import describe_error, load_yaml
 from runtimes.onnx.spec import BatchingSpec, PostprocessSpec, PreprocessSpec
+from runtimes.script.limits import ScriptLimits
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 CPU_PATTERN = r"^\d+(\.\d+)?m?$"
@@ -122,6 +124,7 @@ class ServiceSpec(BaseModel):
     secrets: dict[SecretKey, Secret] = Field(
         default_factory=dict, description="env of the runtime only; masked in every dump"
     )
+    limits: ScriptLimits | None = Field(default=None, description="per run of the script")
     input: tuple[StorageIO, ...] = ()
     output: tuple[StorageIO, ...] = ()
     kube_labels: dict[LabelKey, LabelValue] = Field(
@@ -201,6 +204,7 @@ def load_file(path: Path, *, cluster_id: str | None = None) -> FdlDocument:
         raise InvalidDefinition(f"{path}: not UTF-8 text: {exc.reason}") from exc
     except yaml.YAMLError as exc:
         raise InvalidDefinition(f"{path}: not valid YAML: {describe_error(exc)}") from exc
+    check_text(data, source=str(path))
     return parse_document(
         data, source=str(path), base_dir=path.parent.resolve(), cluster_id=cluster_id
     )
@@ -221,7 +225,7 @@ def parse_text(text: str | bytes, *, source: str, cluster_id: str | None = None)
             raise BadRequest(f"{source}: neither valid YAML nor JSON: {problem}") from exc
         except UnicodeDecodeError as exc:
             raise BadRequest(f"{source}: not UTF-8 text") from exc
-        _refuse_surrogates(data, source)
+    check_text(data, source=source)
     if isinstance(data, Mapping) and "name" in data and "services" not in data:
         if looks_like_oscar_service(data):  # oscar-cli and OSCAR's API send one service object
             data = single_service_document(data)
@@ -280,20 +284,6 @@ def _resolve(path: Path | None, base_dir: Path) -> Path | None:
     if path is None or path.is_absolute():
         return path
     return (base_dir / path).resolve()
-
-
-def _refuse_surrogates(data: Any, source: str) -> None:
-    """Strings with a lone surrogate cannot be stored or answered: refuse them up front."""
-    if isinstance(data, str):
-        if any("\ud800" <= char <= "\udfff" for char in data):
-            raise BadRequest(f"{source}: a string holds a lone surrogate (invalid Unicode)")
-    elif isinstance(data, Mapping):
-        for key, value in data.items():
-            _refuse_surrogates(key, source)
-            _refuse_surrogates(value, source)
-    elif isinstance(data, list):
-        for item in data:
-            _refuse_surrogates(item, source)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -17,16 +16,15 @@ from pathlib import Path
 import httpx
 
 from gateway.backends.base import State
+from runtimes.environment import runtime_environment
+from runtimes.prctl import set_parent_death_signal
 
 log = logging.getLogger("gateway.local")
-
-_PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: the runtime gets SIGTERM if the gateway dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    set_parent_death_signal(signal.SIGTERM)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -104,12 +102,13 @@ class RuntimeProcess:
 
     async def _run_once(self) -> None:
         port = free_port()
-        env = {**os.environ, **self._env, "RUNTIME_HOST": "127.0.0.1", "RUNTIME_PORT": str(port)}
+        config = {**self._env, "RUNTIME_HOST": "127.0.0.1", "RUNTIME_PORT": str(port)}
         grpc_target = None
         if self._grpc:  # the runtime's gRPC port is advertised the same way as its HTTP port
             grpc_port = free_port()
-            env["RUNTIME_GRPC_PORT"] = str(grpc_port)
+            config["RUNTIME_GRPC_PORT"] = str(grpc_port)
             grpc_target = f"127.0.0.1:{grpc_port}"
+        env = runtime_environment(os.environ, {}, config)  # the allowlist: no GATEWAY_*, no keys
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         with self._log_path.open("ab") as logfile:

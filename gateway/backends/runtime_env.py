@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 import os
 
+import orjson
+
 from gateway.services import ServiceSpec
+from runtimes.script.limits import resolve_limits
 
 RUNTIME_MODULES = {"onnx": "runtimes.onnx", "script": "runtimes.script"}
 SCRIPT_ITEM_TIMEOUT = 300.0  # seconds per input file when a script service sets no timeout
@@ -46,8 +49,15 @@ def runtime_env(
     if with_paths and spec.labels is not None:
         env["RUNTIME_LABELS_PATH"] = str(spec.labels)
     if spec.script is not None:
+        timeout = spec.timeout or SCRIPT_ITEM_TIMEOUT
         env["RUNTIME_SCRIPT"] = spec.script
-        env["RUNTIME_ITEM_TIMEOUT"] = str(spec.timeout or SCRIPT_ITEM_TIMEOUT)
+        env["RUNTIME_ITEM_TIMEOUT"] = str(timeout)
+        env["RUNTIME_ENVIRONMENT"] = orjson.dumps(spec.environment).decode()  # for the script
+        env["RUNTIME_SECRET_NAMES"] = orjson.dumps(sorted(spec.secrets)).decode()  # names only
+        limits = resolve_limits(
+            spec.limits, memory=spec.memory, cpu_cores=spec.cpu_cores(), timeout=timeout
+        )
+        env["RUNTIME_LIMITS"] = limits.model_dump_json()
     return {**spec.environment, **env}
 
 
