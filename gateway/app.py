@@ -23,6 +23,7 @@ from gateway.backends.base import Backend
 from gateway.config import Settings
 from gateway.definitions import DefinitionStore
 from gateway.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound, is_oip_path
+from gateway.federation import Delegator
 from gateway.grpc_server import GrpcGateway
 from gateway.jobs import JobService
 from gateway.limits import HeaderLimit
@@ -63,7 +64,8 @@ def create_app(
     manager = ServiceManager(
         registry, store, TokenKey.load_or_create(settings.data_dir / "token.key")
     )
-    data = DataPlane(settings, registry, proxy, metrics, auth)
+    delegator = Delegator(settings)
+    data = DataPlane(settings, registry, proxy, metrics, auth, delegator)
     system = SystemRoutes(settings, registry, metrics, auth, tokens=manager.token, storage=storage)
     stores = build_stores(storage or {}, settings.data_dir)
     admin = AdminRoutes(
@@ -81,6 +83,7 @@ def create_app(
         if not auth.enabled:
             log.warning("no GATEWAY_ADMIN_TOKEN: /system and every service are open to anyone")
         await proxy.start()
+        await delegator.start()
         if grpc is not None:
             await grpc.start()
         entries = manager.startup_entries(specs)  # routable (503) at once
@@ -97,6 +100,7 @@ def create_app(
             await jobs.aclose()
             await registry.aclose()
             await proxy.aclose()
+            await delegator.aclose()
             store.close()
 
     routes = [
@@ -123,7 +127,7 @@ def create_app(
         Route("/metrics", system.metrics, methods=["GET"]),
         Route("/openapi.json", system.openapi, methods=["GET"]),
         *jobs.routes(),
-        *oscar_routes(settings, registry, proxy, jobs, storage or {}, auth),
+        *oscar_routes(settings, registry, proxy, jobs, storage or {}, auth, delegator),
         *ui.routes(),
     ]
     app = Starlette(

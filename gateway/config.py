@@ -108,5 +108,16 @@ class Settings(BaseSettings):
         "clusters takes (None: the first)",
     )
 
+    # Delegation to a service's members (replicas, federation).
+    delegation_cooldown: float = Field(
+        default=30.0, gt=0, description="seconds a failed member is skipped"
+    )
+    delegation_status_ttl: float = Field(
+        default=5.0, ge=0, description="seconds a member's /system/status (its load) is kept"
+    )
+    delegation_timeout: float = Field(
+        default=20.0, gt=0, description="seconds for a member's token or a delegated job"
+    )
+
     # The web dashboard at /ui/.
     ui_session_hours: float = Field(default=12.0, gt=0, description="a login lasts this long")

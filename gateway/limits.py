@@ -61,6 +61,11 @@ class Admission:
         self._max_queue = max_queue
         self._waiters: deque[asyncio.Future[None]] = deque()
 
+    @property
+    def full(self) -> bool:
+        """Whether `acquire` would be refused now (every slot taken, the line full)."""
+        return self._free <= 0 and len(self._waiters) >= self._max_queue
+
     async def acquire(self) -> None:
         """Take a slot, waiting in line if needed; `Overloaded` when the line is full."""
         if self._free > 0 and not self._waiters:

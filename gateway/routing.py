@@ -1,7 +1,9 @@
 """The data plane: ``/predict/{service}`` and the Open Inference Protocol routes.
 
 Each handler looks the service up, checks the request (content type, size), asks the service's
-backend where to send it and forwards the body untouched through the proxy.
+backend where to send it and forwards the body untouched through the proxy. A service with
+members (`gateway.federation`) is served here while it is ready and has room, else by a member
+(``X-Served-By`` says which).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from starlette.responses import Response
 
 from gateway.auth import Authenticator
 from gateway.config import Settings
-from gateway.errors import UnsupportedMediaType
+from gateway.errors import Overloaded, Unavailable, UnsupportedMediaType
+from gateway.federation import SERVED_BY, Delegator
 from gateway.limits import Admission, read_body
 from gateway.metrics import GatewayMetrics, ServiceMetrics
 from gateway.proxy import Proxy, forwarded_headers
@@ -31,8 +34,10 @@ class DataPlane:
         proxy: Proxy,
         metrics: GatewayMetrics,
         auth: Authenticator,
+        delegator: Delegator | None = None,
     ) -> None:
         self._settings = settings
+        self._delegator = delegator
         self._auth = auth
         self._registry = registry
         self._proxy = proxy
@@ -72,12 +77,18 @@ class DataPlane:
                 self._auth.require_service(
                     request, name, public=entry.public, token_hash=entry.token_hash
                 )
-            admission = self.admission(name)
-            await admission.acquire()
-            try:
-                response = await self._send(request, entry, path, check_type, metrics)
-            finally:
-                admission.release()
+            if self._delegator is not None and self._delegator.delegable(
+                entry.spec, request.headers
+            ):
+                response = await self._here_or_member(request, entry, path, check_type, metrics)
+            else:
+                admission = self.admission(name)
+                await admission.acquire()
+                try:
+                    body = await self._body(request, check_type)
+                    response = await self._send(request, entry, path, body, metrics)
+                finally:
+                    admission.release()
             code = response.status_code
             return response
         except Exception as exc:
@@ -108,20 +119,57 @@ class DataPlane:
             self._admissions[name] = admission
         return admission
 
+    async def _here_or_member(
+        self, request: Request, entry: Entry, path: str, check_type: bool, metrics: ServiceMetrics
+    ) -> Response:
+        """A service with members: here when it is ready and has room (and answers), else at a
+        member."""
+        assert self._delegator is not None
+        name = entry.spec.name
+        body = await self._body(request, check_type)
+        admission = self.admission(name)
+        if entry.backend.status(name).state == "ready" and not admission.full:
+            try:
+                await admission.acquire()
+            except Overloaded:
+                pass
+            else:
+                try:
+                    response = await self._send(request, entry, path, body, metrics)
+                    response.headers[SERVED_BY] = self._delegator.client.origin
+                    return response
+                except Unavailable:
+                    pass  # not reachable here after all: a member takes it
+                finally:
+                    admission.release()
+        answer = await self._delegator.send(
+            entry.spec,
+            request.method,
+            member_path(request),
+            body=body,
+            headers=forwarded_headers(request.headers),
+            timeout=entry.spec.timeout,
+        )
+        response = Response(answer.body, status_code=answer.status, headers=answer.headers)
+        response.headers[SERVED_BY] = answer.member
+        return response
+
+    async def _body(self, request: Request, check_type: bool) -> bytes | None:
+        if request.method != "POST":
+            return None
+        if check_type:
+            self._check_content_type(request.headers.get("content-type"))
+        return await read_body(request, self._settings.max_body_bytes)
+
     async def _send(
         self,
         request: Request,
         entry: Entry,
         path: str,
-        check_type: bool,
+        body: bytes | None,
         metrics: ServiceMetrics,
     ) -> Response:
         name = entry.spec.name
-        body: bytes | None = None
-        if request.method == "POST":
-            if check_type:
-                self._check_content_type(request.headers.get("content-type"))
-            body = await read_body(request, self._settings.max_body_bytes)
         endpoint = entry.backend.endpoint(name)
         query = request.scope["query_string"].decode("latin-1")
         upstream_started = time.perf_counter()
@@ -155,3 +203,14 @@ def _model_path(request: Request) -> str:
     path = f"/v2/models/{request.path_params['service']}"
     version = request.path_params.get("version")
     return path if version is None else f"{path}/versions/{quote(version, safe='')}"
+
+
+def member_path(request: Request) -> str:
+    """The request's path and query with ``{service}`` where the service's name is (a member may
+    call the service otherwise)."""
+    raw = request.scope.get("raw_path")
+    segments = (raw.decode("latin-1") if raw else request.url.path).split("/")
+    segments[3 if segments[1] == "v2" else 2] = "{service}"
+    query = request.scope["query_string"].decode("latin-1")
+    path = "/".join(segments)
+    return f"{path}?{query}" if query else path

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from gateway.auth import Authenticator
 from gateway.config import Settings
+from gateway.federation import Delegator
 from gateway.jobs import JobService
 from gateway.oscar_api.cluster import ClusterRoutes
 from gateway.oscar_api.exposed import METHODS, ExposedProxy
@@ -34,9 +35,10 @@ def oscar_routes(
     jobs: JobService,
     storage: Mapping[str, StorageSpec],
     auth: Authenticator,
+    delegator: Delegator | None = None,
 ) -> list[Route]:
     """The routes of OSCAR's API that ours does not already serve."""
-    runs = SyncRuns(settings, registry, proxy, jobs, jobs.stores, auth)
+    runs = SyncRuns(settings, registry, proxy, jobs, jobs.stores, auth, delegator)
     logs = JobLogs(jobs.store, registry, auth)
     cluster = ClusterRoutes(settings, registry, jobs.store, storage, auth)
     exposed = ExposedProxy(settings, registry, proxy, auth)

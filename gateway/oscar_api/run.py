@@ -6,7 +6,8 @@ on it through its runtime; the answer is the supervisor's: one output file -> it
 -> base64 of a zip of them, none -> the script's output (stdout and stderr). An ``onnx`` service
 answers its JSON predictions (the input is an image, or ``{"instances": ...}`` JSON). Outputs
 are also stored under the service's output paths when it declares some, as OSCAR does, so a
-pipeline goes on from there. Errors keep our JSON shape.
+pipeline goes on from there. Errors keep our JSON shape. A service with members that is not
+ready here (or not reachable) is run by a member, the body passed on as it came (``X-Served-By``).
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from starlette.responses import Response
 from gateway.auth import Authenticator
 from gateway.backends.runtime_env import SCRIPT_ITEM_TIMEOUT
 from gateway.config import Settings
-from gateway.errors import InvalidDefinition, UpstreamError
+from gateway.errors import InvalidDefinition, Unavailable, UpstreamError
+from gateway.federation import SERVED_BY, Delegator
 from gateway.jobs import JobService
 from gateway.jobs.oscar_submit import event_storage
 from gateway.limits import read_body
 from gateway.oscar_event import InlineEvent, parse_event
-from gateway.proxy import Proxy, UpstreamResponse
+from gateway.proxy import Proxy, UpstreamResponse, forwarded_headers
 from gateway.registry import Registry
 from gateway.services import ServiceSpec
 from gateway.storage import ObjectStore, base_name, check_key
@@ -48,7 +50,9 @@ class SyncRuns:
         jobs: JobService,
         stores: Mapping[str, ObjectStore],
         auth: Authenticator,
+        delegator: Delegator | None = None,
     ) -> None:
+        self._delegator = delegator
         self._settings = settings
         self._registry = registry
         self._proxy = proxy
@@ -62,18 +66,43 @@ class SyncRuns:
         entry = self._registry.get(name)
         self._auth.require_service(request, name, public=entry.public, token_hash=entry.token_hash)
         body = await read_body(request, self._settings.max_body_bytes)
+        delegator = self._delegator
+        if delegator is None or not delegator.delegable(entry.spec, request.headers):
+            return await self._serve(entry.spec, request, body)
+        if entry.backend.status(name).state == "ready":
+            try:
+                response = await self._serve(entry.spec, request, body)
+            except Unavailable:
+                pass  # not reachable here after all: a member takes it
+            else:
+                response.headers[SERVED_BY] = delegator.client.origin
+                return response
+        answer = await delegator.send(
+            entry.spec,
+            "POST",
+            "/run/{service}",
+            body=body,
+            headers=forwarded_headers(request.headers),
+            timeout=entry.spec.timeout,
+        )
+        response = Response(answer.body, answer.status, answer.headers)
+        response.headers[SERVED_BY] = answer.member
+        return response
+
+    async def _serve(self, spec: ServiceSpec, request: Request, body: bytes) -> Response:
+        name = spec.name
         event = parse_event(body, request.headers.get("content-type"))
         if isinstance(event, InlineEvent):
             key, data, is_json = event.name, event.data, event.is_json
         else:
-            storage = event_storage(entry.spec, event)
+            storage = event_storage(spec, event)
             objects = self._stores.get(storage)
             if objects is None:
                 raise InvalidDefinition(f"service {name!r}: storage {storage!r} is not defined")
             key, data, is_json = event.path, await objects.get(check_key(event.path)), False
-        if entry.spec.runtime == "script":
-            return await self._script(entry.spec, key, data)
-        return await self._predict(entry.spec, key, data, is_json)
+        if spec.runtime == "script":
+            return await self._script(spec, key, data)
+        return await self._predict(spec, key, data, is_json)
 
     async def _predict(self, spec: ServiceSpec, key: str, data: bytes, is_json: bool) -> Response:
         media = "application/json" if is_json else "application/octet-stream"

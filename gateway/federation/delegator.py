@@ -1,0 +1,118 @@
+"""Delegation: send a request a service cannot take here to one of its members.
+
+Members are tried in the service's policy order: ``static`` by priority, ``random`` shuffled,
+``load-based`` by the members' cached ``/system/status`` (fewest jobs waiting or running, then
+most free cpu). A member that is unreachable or answers 429 or 5xx is skipped for
+``delegation_cooldown`` seconds for that service (`Breaker`) and the next one is tried; any
+other answer (a 4xx is the input's fault, the same anywhere) is the answer. When no member
+takes the request, `Unavailable`. A request that carries ``X-Delegated-From`` was delegated to
+us: it is never delegated again, so two gateways that list each other cannot loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from gateway.config import Settings
+from gateway.errors import Unavailable
+from gateway.federation.breaker import Breaker
+from gateway.federation.client import DELEGATED_FROM, MemberAnswer, MemberClient, MemberFailed
+from gateway.federation.members import Member, has_members, members_of, policy_of
+from gateway.services import ServiceSpec
+
+log = logging.getLogger("gateway.federation")
+
+__all__ = ["Delegator", "MemberAnswer"]
+
+
+class Delegator:
+    """Chooses members and sends them requests (one per gateway process)."""
+
+    def __init__(self, settings: Settings, client: MemberClient | None = None) -> None:
+        self._settings = settings
+        self.client = client or MemberClient(settings)
+        self.breaker = Breaker(settings.delegation_cooldown)
+        self._members: dict[str, tuple[ServiceSpec, tuple[Member, ...]]] = {}
+
+    async def start(self) -> None:
+        await self.client.start()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def delegable(self, spec: ServiceSpec, headers: Mapping[str, str]) -> bool:
+        """Whether a request may go to a member: the service has some, and the request was not
+        itself delegated."""
+        return has_members(spec) and DELEGATED_FROM not in headers
+
+    def members(self, spec: ServiceSpec) -> tuple[Member, ...]:
+        """The service's members (resolved once per definition)."""
+        cached = self._members.get(spec.name)
+        if cached is None or cached[0] is not spec:
+            cached = (spec, members_of(spec, self._settings.cluster_id))
+            self._members[spec.name] = cached
+        return cached[1]
+
+    async def order(self, spec: ServiceSpec) -> list[Member]:
+        """The members to try, in the policy's order, without those the breaker holds off."""
+        members = [m for m in self.members(spec) if self.breaker.allows(_key(m))]
+        policy = policy_of(spec)
+        if policy == "random":
+            random.shuffle(members)
+        elif policy == "load-based" and len(members) > 1:
+            loads = await asyncio.gather(*(self.client.load(m) for m in members))
+            ranked = sorted(zip(members, loads, strict=True), key=lambda pair: pair[1].key())
+            members = [member for member, _ in ranked]
+        return members
+
+    async def send(
+        self,
+        spec: ServiceSpec,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float | None = None,
+    ) -> MemberAnswer:
+        """The first member's answer that is not a failure; ``path`` names the service as
+        ``{service}`` (each member's name for it goes there)."""
+        tried: list[str] = []
+        for member in await self.order(spec):
+            try:
+                answer = await self.client.send(
+                    member,
+                    method,
+                    path.replace("{service}", quote(member.service, safe="")),
+                    body=body,
+                    headers=headers,
+                    timeout=timeout or self._settings.upstream_timeout,
+                )
+            except MemberFailed as exc:
+                reason = str(exc)
+            else:
+                if answer.status != 429 and answer.status < 500:
+                    self.breaker.succeeded(_key(member))
+                    log.info("service %s: delegated to member %s", spec.name, member.name)
+                    return answer
+                reason = f"it answered {answer.status}"
+            log.warning(
+                "service %s: member %s failed (%s); skipped for %.0f s",
+                spec.name, member.name, reason, self._settings.delegation_cooldown,
+            )  # fmt: skip
+            self.breaker.failed(_key(member))
+            tried.append(member.name)
+        raise Unavailable(
+            f"service {spec.name!r} cannot take the request here, and no member took it"
+            + (f" (tried: {', '.join(tried)})" if tried else " (every member is held off)"),
+            retry_after=1,
+        )
+
+
+def _key(member: Member) -> str:
+    """What the breaker holds off: one service at one member."""
+    return f"{member.name}/{member.service}"

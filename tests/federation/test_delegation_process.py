@@ -1,0 +1,275 @@
+"""Sync delegation between two real gateway processes on loopback: "edge" and "cloud".
+
+The edge's services list the cloud as their member (OSCAR's ``replicas`` + ``clusters``, the
+cloud's token fetched with Basic from its ``GET /system/services/<name>``). The edge's digits
+runtime cannot load its model (a failed runtime); its ``hold`` script service takes one request
+at a time with no waiting line (a full queue); ``ping`` fails on both sides, each listing the
+other (a loop, were the hop header not there); ``relay`` lists a dead member before the cloud.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import (
+    DIGITS_YAML,
+    ServerProcess,
+    digit_png,
+    digits_holdout,
+    free_port,
+    python_command,
+    server_process,
+)
+
+EDGE_ADMIN = "edge-admin-secret"
+CLOUD_ADMIN = "cloud-admin-secret"
+
+EDGE_FDL = """
+services:
+  - name: digits
+    model: {bad_model}
+    replicas: [{{type: oscar, cluster_id: cloud}}]
+    clusters: &clusters
+      cloud: {{endpoint: "{cloud}", auth_user: oscar, auth_password: {cloud_admin}}}
+      dead: {{endpoint: "{dead}", auth_user: oscar, auth_password: nothing}}
+  - name: hold
+    runtime: script
+    script: |
+      touch "$HOLD_DIR/started"
+      while [ ! -e "$HOLD_DIR/release" ]; do sleep 0.05; done
+      echo edge
+    environment: {{HOLD_DIR: "{hold_dir}"}}
+    replicas: [{{type: oscar, cluster_id: cloud}}]
+    clusters: *clusters
+  - name: ping
+    runtime: script
+    cannot_run: declared here, run elsewhere
+    replicas: [{{type: oscar, cluster_id: cloud}}]
+    clusters: *clusters
+  - name: relay
+    runtime: script
+    cannot_run: declared here, run elsewhere
+    replicas:
+      - {{type: oscar, cluster_id: cloud, service_name: digits, priority: 1}}
+      - {{type: oscar, cluster_id: dead, priority: 0}}
+    clusters: *clusters
+"""
+
+CLOUD_FDL = """
+services:
+  - name: hold
+    runtime: script
+    script: echo cloud
+  - name: ping
+    runtime: script
+    cannot_run: declared here, run elsewhere
+    replicas: [{{type: oscar, cluster_id: edge}}]
+    clusters:
+      edge: {{endpoint: "{edge}", auth_user: oscar, auth_password: {edge_admin}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def hold_dir() -> Iterator[Path]:
+    """A folder the edge's boxed script (a user of its own) can write and the test can see."""
+    folder = Path(tempfile.mkdtemp(prefix="hold-"))
+    folder.chmod(0o777)
+    try:
+        yield folder
+    finally:
+        (folder / "release").touch()  # a held script ends, whatever happened
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ports() -> dict[str, int]:
+    return {"edge": free_port(), "cloud": free_port(), "dead": free_port()}
+
+
+@pytest.fixture(scope="module")
+def cloud(
+    tmp_path_factory: pytest.TempPathFactory, ports: dict[str, int]
+) -> Iterator[ServerProcess]:
+    data_dir = tmp_path_factory.mktemp("cloud")
+    fdl = data_dir / "cloud.yaml"
+    fdl.write_text(
+        CLOUD_FDL.format(edge=f"http://127.0.0.1:{ports['edge']}", edge_admin=EDGE_ADMIN)
+    )
+    port = ports["cloud"]
+    command = python_command(
+        "-m", "gateway", "serve", "-f", str(DIGITS_YAML), "-f", str(fdl), "--port", str(port)
+    )
+    env = _env(data_dir, "cloud", CLOUD_ADMIN)
+    with server_process(
+        command, port=port, log_path=data_dir / "gateway.log", env=env, ready_path="/health"
+    ) as server:
+        _wait_ready(server, CLOUD_ADMIN, "digits", "hold")
+        yield server
+
+
+@pytest.fixture(scope="module")
+def edge(
+    tmp_path_factory: pytest.TempPathFactory,
+    ports: dict[str, int],
+    hold_dir: Path,
+    cloud: ServerProcess,
+) -> Iterator[ServerProcess]:
+    data_dir = tmp_path_factory.mktemp("edge")
+    bad_model = data_dir / "bad.onnx"
+    bad_model.write_bytes(b"this is not an ONNX model")
+    fdl = data_dir / "edge.yaml"
+    fdl.write_text(
+        EDGE_FDL.format(
+            bad_model=bad_model,
+            cloud=cloud.url,
+            dead=f"http://127.0.0.1:{ports['dead']}",
+            cloud_admin=CLOUD_ADMIN,
+            hold_dir=hold_dir,
+        )
+    )
+    port = ports["edge"]
+    command = python_command("-m", "gateway", "serve", "-f", str(fdl), "--port", str(port))
+    env = {
+        **_env(data_dir, "edge", EDGE_ADMIN),
+        "GATEWAY_MAX_INFLIGHT_PER_SERVICE": "1",
+        "GATEWAY_MAX_QUEUE_PER_SERVICE": "0",
+    }
+    with server_process(
+        command, port=port, log_path=data_dir / "gateway.log", env=env, ready_path="/health"
+    ) as server:
+        _wait_ready(server, EDGE_ADMIN, "hold")
+        yield server
+
+
+def _env(data_dir: Path, cluster: str, admin: str) -> dict[str, str]:
+    return {
+        "GATEWAY_DATA_DIR": str(data_dir),
+        "GATEWAY_CLUSTER_ID": cluster,
+        "GATEWAY_ADMIN_TOKEN": admin,
+        "GATEWAY_RUNTIME_THREADS": "1",
+        "GATEWAY_RESTART_BACKOFF_MAX": "5",
+    }
+
+
+def _wait_ready(server: ServerProcess, admin: str, *names: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    headers = {"Authorization": f"Bearer {admin}"}
+    while True:
+        states = {
+            name: httpx.get(f"{server.url}/system/services/{name}", headers=headers).json()["state"]
+            for name in names
+        }
+        if all(state == "ready" for state in states.values()):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"services not ready: {states}\n{server.log()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def client(edge: ServerProcess) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {EDGE_ADMIN}"}
+    with httpx.Client(base_url=edge.url, headers=headers, timeout=60) as http:
+        yield http
+
+
+def _digit() -> tuple[bytes, str]:
+    pixels, labels = digits_holdout()
+    return digit_png(pixels[0], ink_on_paper=False), str(labels[0])
+
+
+def test_failed_runtime_predict_is_served_by_the_member(client: httpx.Client) -> None:
+    assert client.get("/system/services/digits").json()["state"] != "ready"
+    image, label = _digit()
+    response = client.post("/predict/digits", content=image, headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Served-By"] == "cloud"
+    assert response.json()["predictions"][0]["label"] == label
+
+
+def test_failed_runtime_run_is_served_by_the_member(client: httpx.Client) -> None:
+    image, label = _digit()
+    response = client.post("/run/digits", content=base64.b64encode(image))
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Served-By"] == "cloud"
+    assert response.json()["predictions"][0]["label"] == label
+
+
+def test_failed_runtime_oip_infer_is_served_by_the_member(client: httpx.Client) -> None:
+    pixels, _ = digits_holdout()
+    body = {
+        "inputs": [
+            {"name": "input", "shape": [1, 64], "datatype": "FP32", "data": pixels[0].tolist()}
+        ]
+    }
+    response = client.post("/v2/models/digits/infer", json=body)
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Served-By"] == "cloud"
+    assert response.json()["model_name"] == "digits"
+
+
+def test_full_queue_is_served_by_the_member(client: httpx.Client, hold_dir: Path) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(client.post, "/predict/hold", content=b"x",
+                           headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+        try:
+            _wait_for(lambda: (hold_dir / "started").exists() or held.done())
+            assert not held.done(), held.result().text
+            response = client.post(
+                "/predict/hold", content=b"y", headers={"Content-Type": "application/octet-stream"}
+            )
+            assert response.status_code == 200, response.text
+            assert response.headers["X-Served-By"] == "cloud"
+            assert "cloud" in response.json()["log"]
+        finally:
+            (hold_dir / "release").touch()
+        first = held.result()
+    assert first.status_code == 200, first.text
+    assert first.headers["X-Served-By"] == "edge"
+    assert "edge" in first.json()["log"]
+
+
+def test_two_gateways_listing_each_other_do_not_loop(
+    client: httpx.Client, cloud: ServerProcess
+) -> None:
+    response = client.post("/predict/ping", content=b"x",
+                           headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+    assert response.status_code == 503, response.text
+    assert "cloud" in response.json()["error"]["message"]
+    metrics = httpx.get(f"{cloud.url}/metrics").text
+    served = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("gateway_requests_total{") and 'service="ping"' in line
+    ]
+    assert len(served) == 1 and served[0].endswith(" 1.0"), served  # once: not sent back
+
+
+def test_a_dead_member_is_skipped_then_held_off(client: httpx.Client, edge: ServerProcess) -> None:
+    image, label = _digit()
+    for _ in range(2):
+        response = client.post(
+            "/predict/relay", content=image, headers={"Content-Type": "image/png"}
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["X-Served-By"] == "cloud"
+        assert response.json()["predictions"][0]["label"] == label
+    assert edge.log().count("member dead failed") == 1  # the second request did not try it
+
+
+def _wait_for(condition: object, timeout: float = 60) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        time.sleep(0.02)
