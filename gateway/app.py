@@ -71,7 +71,7 @@ def create_app(
     admin = AdminRoutes(
         manager, registry, auth, cluster_id=settings.cluster_id, stores=frozenset(stores)
     )
-    jobs = JobService(settings, registry, proxy, stores, auth, metrics)
+    jobs = JobService(settings, registry, proxy, stores, auth, metrics, delegator)
     sessions = SessionStore(settings.ui_session_hours * 3600)
     ui = UiRoutes(sessions, auth, Assets())
     grpc = (

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     delegation_timeout: float = Field(
         default=20.0, gt=0, description="seconds for a member's token or a delegated job"
     )
+    delegation_poll_interval: float = Field(
+        default=1.0, gt=0, description="seconds between two looks at a delegated job"
+    )
 
     # The web dashboard at /ui/.
     ui_session_hours: float = Field(default=12.0, gt=0, description="a login lasts this long")

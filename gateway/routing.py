@@ -151,7 +151,7 @@ class DataPlane:
             timeout=entry.spec.timeout,
         )
         response = Response(answer.body, status_code=answer.status, headers=answer.headers)
-        response.headers[SERVED_BY] = answer.member
+        response.headers[SERVED_BY] = answer.member.name
         return response
 
     async def _body(self, request: Request, check_type: bool) -> bytes | None:

@@ -7,7 +7,13 @@ request); `delegator` picks a member by the service's policy, skipping failing o
 
 from __future__ import annotations
 
-from gateway.federation.client import DELEGATED_FROM, DELEGATED_JOB, SERVED_BY, MemberClient
+from gateway.federation.client import (
+    DELEGATED_FROM,
+    DELEGATED_JOB,
+    SERVED_BY,
+    MemberClient,
+    MemberFailed,
+)
 from gateway.federation.delegator import Delegator, MemberAnswer
 from gateway.federation.members import Member, Policy, has_members, members_of, policy_of
 
@@ -19,6 +25,7 @@ __all__ = [
     "Member",
     "MemberAnswer",
     "MemberClient",
+    "MemberFailed",
     "Policy",
     "has_members",
     "members_of",

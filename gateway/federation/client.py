@@ -22,6 +22,7 @@ from gateway.config import Settings
 from gateway.federation.members import Member
 from gateway.proxy import forwarded_headers
 
+JOB_ID = "X-Job-Id"  # this project's gateway names the job a POST /job/{service} made
 DELEGATED_FROM = "X-Delegated-From"
 DELEGATED_JOB = "X-Delegated-Job-ID"
 SERVED_BY = "X-Served-By"
@@ -33,12 +34,13 @@ class MemberFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class MemberAnswer:
-    """What a member answered, and which member it was."""
+    """What a member answered, which member it was, and the job it made (``X-Job-Id``)."""
 
     status: int
     body: bytes
     headers: dict[str, str]
-    member: str
+    member: Member
+    job_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +100,8 @@ class MemberClient:
         )
         if status in (401, 403) and token:
             self._tokens.pop((member.base_url, member.service), None)  # fetched again next time
-        return MemberAnswer(status, payload, forwarded_headers(answered), member.name)
+        passed = forwarded_headers(answered)
+        return MemberAnswer(status, payload, passed, member, answered.get(JOB_ID))
 
     @property
     def origin(self) -> str:

@@ -78,9 +78,11 @@ class Delegator:
         body: bytes | None,
         headers: Mapping[str, str],
         timeout: float | None = None,
+        only_success: bool = False,
     ) -> MemberAnswer:
         """The first member's answer that is not a failure; ``path`` names the service as
-        ``{service}`` (each member's name for it goes there)."""
+        ``{service}`` (each member's name for it goes there). ``only_success``: any answer but a
+        2xx is a failure (a job that a member does not take)."""
         tried: list[str] = []
         for member in await self.order(spec):
             try:
@@ -95,7 +97,7 @@ class Delegator:
             except MemberFailed as exc:
                 reason = str(exc)
             else:
-                if answer.status != 429 and answer.status < 500:
+                if (200 <= answer.status < 300) if only_success else _taken(answer.status):
                     self.breaker.succeeded(_key(member))
                     log.info("service %s: delegated to member %s", spec.name, member.name)
                     return answer
@@ -111,6 +113,10 @@ class Delegator:
             + (f" (tried: {', '.join(tried)})" if tried else " (every member is held off)"),
             retry_after=1,
         )
+
+
+def _taken(status: int) -> bool:
+    return status != 429 and status < 500
 
 
 def _key(member: Member) -> str:

@@ -17,7 +17,9 @@ from starlette.routing import Route
 from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.errors import GatewayError
+from gateway.federation import Delegator
 from gateway.jobs.dcache import event_sources
+from gateway.jobs.delegated import DelegatedItems
 from gateway.jobs.intake import Intake
 from gateway.jobs.model import Item, Job, ObjectRef
 from gateway.jobs.routes import JobRoutes
@@ -49,6 +51,7 @@ class JobService:
         stores: Mapping[str, ObjectStore],
         auth: Authenticator | None = None,
         metrics: GatewayMetrics | None = None,
+        delegator: Delegator | None = None,
     ) -> None:
         self.stores = dict(stores)
         self.store = JobStore(settings.jobs_db or settings.data_dir / "jobs.db")
@@ -64,7 +67,10 @@ class JobService:
             self.kube = KubeJobs(
                 settings, self.store, registry, self.stores, self._pipeline, metrics
             )
-        self.workers = Workers(settings, self.store, registry, runner, metrics, self.kube)
+        delegated = DelegatedItems(settings, self.store, delegator) if delegator else None
+        self.workers = Workers(
+            settings, self.store, registry, runner, metrics, self.kube, delegated
+        )
         self.intake = Intake(self.store, registry, self.stores, self.workers.wake)
         self.watcher = BucketWatcher(
             self.store, registry, self.stores, self.intake, settings.watch_interval

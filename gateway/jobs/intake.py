@@ -35,7 +35,9 @@ class Intake:
         self._wake = wake
         self._lock = asyncio.Lock()
 
-    async def submit(self, service: str, files: Sequence[tuple[str, bytes, str | None]]) -> Job:
+    async def submit(
+        self, service: str, files: Sequence[tuple[str, bytes, str | None]], source: str = "api"
+    ) -> Job:
         """Store `files` (name, data, content type) under the service's input path: one job."""
         spec = self._registry.get(service).spec
         binding = input_binding(spec)
@@ -52,12 +54,12 @@ class Intake:
             for key, (_, data, content_type) in zip(keys, files, strict=True):
                 info = await objects.put(key, data, content_type)
                 refs.append(ObjectRef(binding.storage, key, info.etag))
-            job = self._store.create(service, "api", refs, dedup=False)
+            job = self._store.create(service, source, refs, dedup=False)
         assert job is not None
         self._wake(service)
         return job
 
-    async def submit_object(self, service: str, ref: ObjectRef) -> Job:
+    async def submit_object(self, service: str, ref: ObjectRef, source: str = "api") -> Job:
         """An object already in storage, named by a request (OSCAR's storage event posted to
         ``/job``): one job of `service`, or the job that already took this object."""
         self._registry.get(service)
@@ -67,7 +69,7 @@ class Intake:
         if not await objects.exists(check_key(ref.key)):
             raise NotFound(f"no object {ref.key!r} in storage {ref.storage!r}")
         async with self._lock:
-            job = self._store.create(service, "api", [ref], dedup=True)
+            job = self._store.create(service, source, [ref], dedup=True)
             if job is None:
                 taken = self._store.seen_job(ref)
                 assert taken is not None

@@ -4,6 +4,8 @@ As OSCAR answers: 201 with an empty body. Beside OSCAR, the job can be followed:
 ``X-Job-Id`` and ``Location: /jobs/<id>``. An input that came in the body is stored under the
 service's input path as ``event-file-<uuid>`` (OSCAR's name for it), then runs as any job; a
 storage event makes a job of the object it names (or answers the job that already took it).
+A job another gateway delegated here (``X-Delegated-From``) is marked so: it is never delegated
+again (`gateway.jobs.delegated`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.federation import DELEGATED_FROM
+from gateway.jobs.delegated import DELEGATED_SOURCE
 from gateway.jobs.intake import Intake
 from gateway.jobs.model import ObjectRef
 from gateway.limits import read_body
@@ -35,9 +39,10 @@ def event_storage(spec: ServiceSpec, event: StoredEvent) -> str:
 async def submit_event(request: Request, intake: Intake, spec: ServiceSpec, limit: int) -> Response:
     """One job from an OSCAR event body; 201, the job id in ``X-Job-Id`` and ``Location``."""
     event = parse_event(await read_body(request, limit), request.headers.get("content-type"))
+    source = DELEGATED_SOURCE if DELEGATED_FROM in request.headers else "api"
     if isinstance(event, InlineEvent):
-        job = await intake.submit(spec.name, [(event.name, event.data, None)])
+        job = await intake.submit(spec.name, [(event.name, event.data, None)], source)
     else:
         ref = ObjectRef(event_storage(spec, event), event.path, event.etag)
-        job = await intake.submit_object(spec.name, ref)
+        job = await intake.submit_object(spec.name, ref, source)
     return Response(status_code=201, headers={"X-Job-Id": job.id, "Location": f"/jobs/{job.id}"})

@@ -10,6 +10,9 @@ cancellable, without using retries) while their service is starting.
 
 A service whose jobs run as Kubernetes Jobs (`gateway.jobs.kube.KubeJobs.handles`) takes a whole
 job per slot instead of a batch: at most ``job_concurrency`` of its Kubernetes Jobs at once.
+
+A service with members that is not ready here sends its items to them
+(`gateway.jobs.delegated`) instead of waiting.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from gateway.jobs.model import Item
 from gateway.jobs.runner import ItemRunner, failed
 from gateway.jobs.store import JobStore
 from gateway.metrics import GatewayMetrics
-from gateway.registry import Registry
+from gateway.registry import Entry, Registry
+from gateway.services import ServiceSpec
 
 if TYPE_CHECKING:  # the kubernetes client loads only where a Kubernetes backend is enabled
+    from gateway.jobs.delegated import DelegatedItems
     from gateway.jobs.kube import KubeJobs
 
 log = logging.getLogger("gateway.jobs")
@@ -48,7 +53,9 @@ class Workers:
         runner: ItemRunner,
         metrics: GatewayMetrics | None = None,
         kube: KubeJobs | None = None,
+        delegated: DelegatedItems | None = None,
     ) -> None:
+        self._delegated = delegated
         self._metrics = metrics
         self._kube = kube
         self._settings = settings
@@ -109,6 +116,12 @@ class Workers:
                         continue
                     track(self._kube.run(job.id))
                     continue
+                if self._delegated is not None and entry is not None:
+                    if self._delegated.wanted(entry.spec, _state(entry)):
+                        items = self._store.claim(service, self._runner.batch_size(entry.spec))
+                        if items:
+                            track(self._delegate(entry.spec, items))
+                            continue
                 with contextlib.suppress(ServiceNotFound):  # its items fail in _process
                     await self._servable(service)  # items stay queued (cancellable) meanwhile
                 entry = self._registry.find(service)
@@ -126,6 +139,23 @@ class Workers:
             for task in list(running):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    async def _delegate(self, spec: ServiceSpec, items: Sequence[Item]) -> None:
+        assert self._delegated is not None
+        try:
+            done, here = await self._delegated.run(spec, items)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug: run them here rather than lose them
+            log.exception("delegating job items of %s failed unexpectedly", spec.name)
+            done, here = [], list(items)
+        if done:
+            self._store.finish(done)
+            if self._metrics is not None:
+                for item in done:
+                    self._metrics.jobs.labels(spec.name, item.state).inc()
+        if here:
+            await self._process(spec.name, here)
 
     async def _process(self, service: str, items: Sequence[Item]) -> None:
         try:
@@ -174,3 +204,10 @@ class Workers:
             if state not in ("starting", "restarting"):
                 return
             await asyncio.sleep(0.2)
+
+
+def _state(entry: Entry) -> str:
+    try:
+        return entry.backend.status(entry.spec.name).state
+    except ServiceNotFound:  # registered, not deployed yet
+        return "starting"

@@ -86,7 +86,7 @@ class SyncRuns:
             timeout=entry.spec.timeout,
         )
         response = Response(answer.body, answer.status, answer.headers)
-        response.headers[SERVED_BY] = answer.member
+        response.headers[SERVED_BY] = answer.member.name
         return response
 
     async def _serve(self, spec: ServiceSpec, request: Request, body: bytes) -> Response:

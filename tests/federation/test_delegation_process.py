@@ -1,10 +1,12 @@
-"""Sync delegation between two real gateway processes on loopback: "edge" and "cloud".
+"""Delegation between two real gateway processes on loopback: "edge" and "cloud".
 
 The edge's services list the cloud as their member (OSCAR's ``replicas`` + ``clusters``, the
 cloud's token fetched with Basic from its ``GET /system/services/<name>``). The edge's digits
 runtime cannot load its model (a failed runtime); its ``hold`` script service takes one request
 at a time with no waiting line (a full queue); ``ping`` fails on both sides, each listing the
 other (a loop, were the hop header not there); ``relay`` lists a dead member before the cloud.
+Jobs: digits items go to the cloud's ``/job/digits`` as OSCAR's delegated event (the object in a
+store both reach) and are followed; ``bounce``, like ``ping``, runs on neither side.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,9 +37,12 @@ EDGE_ADMIN = "edge-admin-secret"
 CLOUD_ADMIN = "cloud-admin-secret"
 
 EDGE_FDL = """
+storage:
+  shared: {{type: filesystem, root: "{shared}"}}
 services:
   - name: digits
     model: {bad_model}
+    input: [{{storage: shared, path: edge/in}}]
     replicas: [{{type: oscar, cluster_id: cloud}}]
     clusters: &clusters
       cloud: {{endpoint: "{cloud}", auth_user: oscar, auth_password: {cloud_admin}}}
@@ -55,6 +61,12 @@ services:
     cannot_run: declared here, run elsewhere
     replicas: [{{type: oscar, cluster_id: cloud}}]
     clusters: *clusters
+  - name: bounce
+    runtime: script
+    cannot_run: declared here, run elsewhere
+    input: [{{storage: shared, path: bounce/in}}]
+    replicas: [{{type: oscar, cluster_id: cloud}}]
+    clusters: *clusters
   - name: relay
     runtime: script
     cannot_run: declared here, run elsewhere
@@ -65,6 +77,8 @@ services:
 """
 
 CLOUD_FDL = """
+storage:
+  shared: {{type: filesystem, root: "{shared}"}}
 services:
   - name: hold
     runtime: script
@@ -73,8 +87,13 @@ services:
     runtime: script
     cannot_run: declared here, run elsewhere
     replicas: [{{type: oscar, cluster_id: edge}}]
-    clusters:
+    clusters: &clusters
       edge: {{endpoint: "{edge}", auth_user: oscar, auth_password: {edge_admin}}}
+  - name: bounce
+    runtime: script
+    cannot_run: declared here, run elsewhere
+    replicas: [{{type: oscar, cluster_id: edge}}]
+    clusters: *clusters
 """
 
 
@@ -91,24 +110,29 @@ def hold_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The object store both gateways reach (as OSCAR's members reach the origin's MinIO)."""
+    return tmp_path_factory.mktemp("shared")
+
+
+@pytest.fixture(scope="module")
 def ports() -> dict[str, int]:
     return {"edge": free_port(), "cloud": free_port(), "dead": free_port()}
 
 
 @pytest.fixture(scope="module")
 def cloud(
-    tmp_path_factory: pytest.TempPathFactory, ports: dict[str, int]
+    tmp_path_factory: pytest.TempPathFactory, ports: dict[str, int], shared: Path
 ) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("cloud")
     fdl = data_dir / "cloud.yaml"
-    fdl.write_text(
-        CLOUD_FDL.format(edge=f"http://127.0.0.1:{ports['edge']}", edge_admin=EDGE_ADMIN)
-    )
+    edge = f"http://127.0.0.1:{ports['edge']}"
+    fdl.write_text(CLOUD_FDL.format(edge=edge, edge_admin=EDGE_ADMIN, shared=shared))
     port = ports["cloud"]
     command = python_command(
         "-m", "gateway", "serve", "-f", str(DIGITS_YAML), "-f", str(fdl), "--port", str(port)
     )
-    env = _env(data_dir, "cloud", CLOUD_ADMIN)
+    env = {**_env(data_dir, "cloud", CLOUD_ADMIN), "GATEWAY_JOB_RETRIES": "0"}
     with server_process(
         command, port=port, log_path=data_dir / "gateway.log", env=env, ready_path="/health"
     ) as server:
@@ -121,6 +145,7 @@ def edge(
     tmp_path_factory: pytest.TempPathFactory,
     ports: dict[str, int],
     hold_dir: Path,
+    shared: Path,
     cloud: ServerProcess,
 ) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("edge")
@@ -134,6 +159,7 @@ def edge(
             dead=f"http://127.0.0.1:{ports['dead']}",
             cloud_admin=CLOUD_ADMIN,
             hold_dir=hold_dir,
+            shared=shared,
         )
     )
     port = ports["edge"]
@@ -142,6 +168,7 @@ def edge(
         **_env(data_dir, "edge", EDGE_ADMIN),
         "GATEWAY_MAX_INFLIGHT_PER_SERVICE": "1",
         "GATEWAY_MAX_QUEUE_PER_SERVICE": "0",
+        "GATEWAY_DELEGATION_POLL_INTERVAL": "0.2",
     }
     with server_process(
         command, port=port, log_path=data_dir / "gateway.log", env=env, ready_path="/health"
@@ -264,6 +291,48 @@ def test_a_dead_member_is_skipped_then_held_off(client: httpx.Client, edge: Serv
         assert response.headers["X-Served-By"] == "cloud"
         assert response.json()["predictions"][0]["label"] == label
     assert edge.log().count("member dead failed") == 1  # the second request did not try it
+
+
+def test_a_job_is_delegated_and_followed(client: httpx.Client, cloud: ServerProcess) -> None:
+    image, label = _digit()
+    submitted = client.post("/job/digits", files={"file": ("seven.png", image, "image/png")})
+    assert submitted.status_code == 202, submitted.text
+    job = _finished(client, submitted.json()["job_id"])
+    assert job["status"] == "succeeded", job
+    (item,) = job["items"]
+    assert item["result"]["predictions"][0]["label"] == label
+    assert item["log"].startswith("delegated to cloud as its job ")
+    remote_id = item["log"].split()[6]
+    remote = httpx.get(
+        f"{cloud.url}/jobs/{remote_id}", headers={"Authorization": f"Bearer {CLOUD_ADMIN}"}
+    ).json()
+    assert remote["source"] == "delegated" and remote["service"] == "digits"
+    assert remote["items"][0]["key"] == item["key"]  # the same object, read from the shared store
+
+
+def test_a_delegated_job_is_not_delegated_again(client: httpx.Client, cloud: ServerProcess) -> None:
+    submitted = client.post(
+        "/job/bounce", files={"file": ("x.bin", b"x", "application/octet-stream")}
+    )
+    assert submitted.status_code == 202, submitted.text
+    job = _finished(client, submitted.json()["job_id"])
+    (item,) = job["items"]
+    assert item["status"] == "failed", job  # bounce runs nowhere: the cloud tried it itself
+    assert item["log"].startswith("delegated to cloud as its job ")
+    admin = {"Authorization": f"Bearer {CLOUD_ADMIN}"}
+    jobs = httpx.get(f"{cloud.url}/jobs", params={"service": "bounce"}, headers=admin).json()
+    assert len(jobs["jobs"]) == 1
+
+
+def _finished(client: httpx.Client, job_id: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job not finished: {job}")
+        time.sleep(0.1)
 
 
 def _wait_for(condition: object, timeout: float = 60) -> None:
