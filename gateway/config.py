@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     delegation_timeout: float = Field(
         default=20.0, gt=0, description="seconds for a member's token or a delegated job"
     )
+    delegation_retry_interval: float = Field(
+        default=2.0, gt=0, description="seconds between two tries of a pipeline's output "
+        "bound for another cluster",
+    )  # fmt: skip
     delegation_poll_interval: float = Field(
         default=1.0, gt=0, description="seconds between two looks at a delegated job"
     )

@@ -89,9 +89,13 @@ class MemberClient:
         body: bytes | None,
         headers: Mapping[str, str],
         timeout: float,
+        hop: bool = True,
     ) -> MemberAnswer:
-        """One request to ``member`` (``path`` on its base URL, query included)."""
-        sent = {**dict(member.headers), **headers, DELEGATED_FROM: self.origin}
+        """One request to ``member`` (``path`` on its base URL, query included); ``hop``: it
+        is delegated (the member must not delegate it again)."""
+        sent = {**dict(member.headers), **headers}
+        if hop:
+            sent[DELEGATED_FROM] = self.origin
         token = await self._token(member)
         if token:
             sent["Authorization"] = f"Bearer {token}"

@@ -2,6 +2,8 @@
 
 With a Kubernetes backend enabled, the jobs of Kubernetes-backed services with S3 storage run as
 ``batch/v1`` Jobs (`gateway.jobs.kube`); every other job goes through the service's endpoint.
+Outputs bound for another cluster's service wait in the outbox until it takes them
+(`gateway.jobs.outbox`, `gateway.jobs.forward`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from gateway.errors import GatewayError
 from gateway.federation import Delegator
 from gateway.jobs.dcache import event_sources
 from gateway.jobs.delegated import DelegatedItems
+from gateway.jobs.forward import Forwarder
 from gateway.jobs.intake import Intake
 from gateway.jobs.model import Item, Job, ObjectRef
+from gateway.jobs.outbox import Outbox, StoreMap
 from gateway.jobs.routes import JobRoutes
 from gateway.jobs.runner import ItemRunner
 from gateway.jobs.store import JobStore
@@ -53,8 +57,15 @@ class JobService:
         metrics: GatewayMetrics | None = None,
         delegator: Delegator | None = None,
     ) -> None:
-        self.stores = dict(stores)
-        self.store = JobStore(settings.jobs_db or settings.data_dir / "jobs.db")
+        jobs_db = settings.jobs_db or settings.data_dir / "jobs.db"
+        self.store = JobStore(jobs_db)
+        self.outbox = Outbox(jobs_db) if delegator is not None else None
+        self.forwarder = (
+            Forwarder(settings, self.outbox, registry, delegator.client)
+            if self.outbox is not None and delegator is not None
+            else None
+        )
+        self.stores = StoreMap(stores, self.outbox, self._forward)
         self.runner = runner = ItemRunner(
             registry, proxy, self.stores, self._pipeline,
             upstream_timeout=settings.upstream_timeout,
@@ -80,6 +91,7 @@ class JobService:
             self.stores,
         )  # fmt: skip
         self._watching: asyncio.Task[None] | None = None
+        self._forwarding: asyncio.Task[None] | None = None
         self._events: list[asyncio.Task[None]] = []
         self._registry, self._data_dir = registry, settings.data_dir
         if settings.events_token is None and settings.admin_token is not None:
@@ -98,6 +110,10 @@ class JobService:
         await self._pipeline(written)
         return written
 
+    def _forward(self) -> None:
+        if self.forwarder is not None:
+            self.forwarder.wake()
+
     def routes(self) -> list[Route]:
         return self._routes.routes()
 
@@ -114,13 +130,15 @@ class JobService:
         if self.kube is not None:
             self.kube.resume()
         self._watching = asyncio.create_task(self.watcher.run(), name="bucket-watcher")
+        if self.forwarder is not None:
+            self._forwarding = asyncio.create_task(self.forwarder.run(), name="outbox")
         self._events = [
             asyncio.create_task(source.run(), name=f"events-{source.storage}")
             for source in event_sources(self.stores, self._registry, self.intake, self._data_dir)
         ]
 
     async def aclose(self) -> None:
-        for task in [self._watching, *self._events]:
+        for task in [self._watching, self._forwarding, *self._events]:
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -131,3 +149,5 @@ class JobService:
         for objects in self.stores.values():
             await objects.aclose()
         self.store.close()
+        if self.outbox is not None:
+            self.outbox.close()
