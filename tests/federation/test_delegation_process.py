@@ -35,6 +35,7 @@ from tests.support import (
 
 EDGE_ADMIN = "edge-admin-secret"
 CLOUD_ADMIN = "cloud-admin-secret"
+BUSY_ADMIN = "busy-admin-secret"
 
 EDGE_FDL = """
 storage:
@@ -47,6 +48,7 @@ services:
     clusters: &clusters
       cloud: {{endpoint: "{cloud}", auth_user: oscar, auth_password: {cloud_admin}}}
       dead: {{endpoint: "{dead}", auth_user: oscar, auth_password: nothing}}
+      busy: {{endpoint: "{busy}", auth_user: oscar, auth_password: {busy_admin}}}
   - name: hold
     runtime: script
     script: |
@@ -74,6 +76,24 @@ services:
       - {{type: oscar, cluster_id: cloud, service_name: digits, priority: 1}}
       - {{type: oscar, cluster_id: dead, priority: 0}}
     clusters: *clusters
+  - name: spread
+    runtime: script
+    cannot_run: declared here, run elsewhere
+    federation:
+      delegation: load-based
+      members: [{{cluster_id: busy, priority: 0}}, {{cluster_id: cloud, priority: 1}}]
+    clusters: *clusters
+"""
+
+BUSY_FDL = """
+services:
+  - name: spread
+    runtime: script
+    script: echo busy
+  - name: block
+    runtime: script
+    script: while [ ! -e "$HOLD_DIR/release-busy" ]; do sleep 0.05; done
+    environment: {{HOLD_DIR: "{hold_dir}"}}
 """
 
 CLOUD_FDL = """
@@ -94,6 +114,9 @@ services:
     cannot_run: declared here, run elsewhere
     replicas: [{{type: oscar, cluster_id: edge}}]
     clusters: *clusters
+  - name: spread
+    runtime: script
+    script: echo cloud
 """
 
 
@@ -105,7 +128,8 @@ def hold_dir() -> Iterator[Path]:
     try:
         yield folder
     finally:
-        (folder / "release").touch()  # a held script ends, whatever happened
+        for name in ("release", "release-busy"):
+            (folder / name).touch()  # a held script ends, whatever happened
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -117,7 +141,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def ports() -> dict[str, int]:
-    return {"edge": free_port(), "cloud": free_port(), "dead": free_port()}
+    return {"edge": free_port(), "cloud": free_port(), "dead": free_port(), "busy": free_port()}
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +165,21 @@ def cloud(
 
 
 @pytest.fixture(scope="module")
+def busy(
+    tmp_path_factory: pytest.TempPathFactory, ports: dict[str, int], hold_dir: Path
+) -> Iterator[ServerProcess]:
+    """A member with a job that runs until the test lets it go: one job active."""
+    data_dir = tmp_path_factory.mktemp("busy")
+    fdl = data_dir / "busy.yaml"
+    fdl.write_text(BUSY_FDL.format(hold_dir=hold_dir))
+    port = ports["busy"]
+    command = python_command("-m", "gateway", "serve", "-f", str(fdl), "--port", str(port))
+    env = _env(data_dir, "busy", BUSY_ADMIN)
+    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def edge(
     tmp_path_factory: pytest.TempPathFactory,
     ports: dict[str, int],
@@ -160,6 +199,8 @@ def edge(
             cloud_admin=CLOUD_ADMIN,
             hold_dir=hold_dir,
             shared=shared,
+            busy=f"http://127.0.0.1:{ports['busy']}",
+            busy_admin=BUSY_ADMIN,
         )
     )
     port = ports["edge"]
@@ -291,6 +332,29 @@ def test_a_dead_member_is_skipped_then_held_off(client: httpx.Client, edge: Serv
         assert response.headers["X-Served-By"] == "cloud"
         assert response.json()["predictions"][0]["label"] == label
     assert edge.log().count("member dead failed") == 1  # the second request did not try it
+
+
+def test_load_based_delegation_takes_the_least_busy_member(
+    client: httpx.Client, busy: ServerProcess, hold_dir: Path
+) -> None:
+    admin = {"Authorization": f"Bearer {BUSY_ADMIN}"}
+    files = {"file": ("x.bin", b"x", "application/octet-stream")}
+    blocked = httpx.post(f"{busy.url}/job/block", files=files, headers=admin)
+    assert blocked.status_code == 202, blocked.text
+    try:
+        _wait_for(
+            lambda: httpx.get(f"{busy.url}/jobs/{blocked.json()['job_id']}", headers=admin)
+            .json()["status"] == "running"
+        )  # fmt: skip
+        status = httpx.get(f"{busy.url}/system/status", headers=admin).json()
+        assert status["OSCAR"]["jobsCount"]["active"] == 1
+        response = client.post(
+            "/predict/spread", content=b"x", headers={"Content-Type": "application/octet-stream"}
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["X-Served-By"] == "cloud"  # static would take busy (priority 0)
+    finally:
+        (hold_dir / "release-busy").touch()
 
 
 def test_a_job_is_delegated_and_followed(client: httpx.Client, cloud: ServerProcess) -> None:
