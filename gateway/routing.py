@@ -136,8 +136,9 @@ class DataPlane:
             else:
                 try:
                     response = await self._send(request, entry, path, body, metrics)
-                    response.headers[SERVED_BY] = self._delegator.client.origin
-                    return response
+                    if response.status_code != 503:  # 503: busy or starting after all
+                        response.headers[SERVED_BY] = self._delegator.client.origin
+                        return response
                 except Unavailable:
                     pass  # not reachable here after all: a member takes it
                 finally:
