@@ -17,7 +17,7 @@ from starlette.responses import Response
 from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.errors import Overloaded, Unavailable, UnsupportedMediaType
-from gateway.federation import SERVED_BY, Delegator
+from gateway.federation import SERVED_BY, Delegator, state_here
 from gateway.limits import Admission, read_body
 from gateway.metrics import GatewayMetrics, ServiceMetrics
 from gateway.proxy import Proxy, forwarded_headers
@@ -128,7 +128,7 @@ class DataPlane:
         name = entry.spec.name
         body = await self._body(request, check_type)
         admission = self.admission(name)
-        if entry.backend.status(name).state == "ready" and not admission.full:
+        if state_here(entry) == "ready" and not admission.full:
             try:
                 await admission.acquire()
             except Overloaded:

@@ -14,7 +14,7 @@ from gateway.federation.client import (
     MemberClient,
     MemberFailed,
 )
-from gateway.federation.delegator import Delegator, MemberAnswer
+from gateway.federation.delegator import Delegator, MemberAnswer, state_here
 from gateway.federation.members import Member, Policy, has_members, members_of, policy_of
 
 __all__ = [
@@ -30,4 +30,5 @@ __all__ = [
     "has_members",
     "members_of",
     "policy_of",
+    "state_here",
 ]

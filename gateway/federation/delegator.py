@@ -17,16 +17,26 @@ import random
 from collections.abc import Mapping
 from urllib.parse import quote
 
+from gateway.backends.base import State
 from gateway.config import Settings
-from gateway.errors import Unavailable
+from gateway.errors import ServiceNotFound, Unavailable
 from gateway.federation.breaker import Breaker
 from gateway.federation.client import DELEGATED_FROM, MemberAnswer, MemberClient, MemberFailed
 from gateway.federation.members import Member, has_members, members_of, policy_of
+from gateway.registry import Entry
 from gateway.services import ServiceSpec
 
 log = logging.getLogger("gateway.federation")
 
-__all__ = ["Delegator", "MemberAnswer"]
+__all__ = ["Delegator", "MemberAnswer", "state_here"]
+
+
+def state_here(entry: Entry) -> State:
+    """The service's state on its backend here (registered, not deployed yet: starting)."""
+    try:
+        return entry.backend.status(entry.spec.name).state
+    except ServiceNotFound:
+        return "starting"
 
 
 class Delegator:

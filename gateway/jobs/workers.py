@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.config import Settings
 from gateway.errors import GatewayError, Retryable, ServiceNotFound, UpstreamError, UpstreamTimeout
+from gateway.federation import state_here
 from gateway.jobs.model import Item
 from gateway.jobs.runner import ItemRunner, failed
 from gateway.jobs.store import JobStore
 from gateway.metrics import GatewayMetrics
-from gateway.registry import Entry, Registry
+from gateway.registry import Registry
 from gateway.services import ServiceSpec
 
 if TYPE_CHECKING:  # the kubernetes client loads only where a Kubernetes backend is enabled
@@ -117,7 +118,7 @@ class Workers:
                     track(self._kube.run(job.id))
                     continue
                 if self._delegated is not None and entry is not None:
-                    if self._delegated.wanted(entry.spec, _state(entry)):
+                    if self._delegated.wanted(entry.spec, state_here(entry)):
                         items = self._store.claim(service, self._runner.batch_size(entry.spec))
                         if items:
                             track(self._delegate(entry.spec, items))
@@ -204,10 +205,3 @@ class Workers:
             if state not in ("starting", "restarting"):
                 return
             await asyncio.sleep(0.2)
-
-
-def _state(entry: Entry) -> str:
-    try:
-        return entry.backend.status(entry.spec.name).state
-    except ServiceNotFound:  # registered, not deployed yet
-        return "starting"

@@ -26,7 +26,7 @@ from gateway.auth import Authenticator
 from gateway.backends.runtime_env import SCRIPT_ITEM_TIMEOUT
 from gateway.config import Settings
 from gateway.errors import InvalidDefinition, Unavailable, UpstreamError
-from gateway.federation import SERVED_BY, Delegator
+from gateway.federation import SERVED_BY, Delegator, state_here
 from gateway.jobs import JobService
 from gateway.jobs.oscar_submit import event_storage
 from gateway.limits import read_body
@@ -69,7 +69,7 @@ class SyncRuns:
         delegator = self._delegator
         if delegator is None or not delegator.delegable(entry.spec, request.headers):
             return await self._serve(entry.spec, request, body)
-        if entry.backend.status(name).state == "ready":
+        if state_here(entry) == "ready":
             try:
                 response = await self._serve(entry.spec, request, body)
             except Unavailable:
