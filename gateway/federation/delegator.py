@@ -15,14 +15,15 @@ import asyncio
 import logging
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from gateway.backends.base import State
 from gateway.config import Settings
-from gateway.errors import ServiceNotFound, Unavailable
+from gateway.errors import InvalidDefinition, ServiceNotFound, Unavailable
 from gateway.federation.breaker import Breaker
 from gateway.federation.client import DELEGATED_FROM, MemberAnswer, MemberClient, MemberFailed
-from gateway.federation.members import Member, has_members, members_of, policy_of
+from gateway.federation.members import Member, Policy, has_members, members_of, policy_of
 from gateway.registry import Entry
 from gateway.services import ServiceSpec
 
@@ -46,7 +47,7 @@ class Delegator:
         self._settings = settings
         self.client = client or MemberClient(settings)
         self.breaker = Breaker(settings.delegation_cooldown)
-        self._members: dict[str, tuple[ServiceSpec, tuple[Member, ...]]] = {}
+        self._resolved: dict[str, _Resolved] = {}
 
     async def start(self) -> None:
         await self.client.start()
@@ -61,16 +62,30 @@ class Delegator:
 
     def members(self, spec: ServiceSpec) -> tuple[Member, ...]:
         """The service's members (resolved once per definition)."""
-        cached = self._members.get(spec.name)
-        if cached is None or cached[0] is not spec:
-            cached = (spec, members_of(spec, self._settings.cluster_id))
-            self._members[spec.name] = cached
-        return cached[1]
+        return self._resolve(spec).members
+
+    def _resolve(self, spec: ServiceSpec) -> _Resolved:
+        resolved = self._resolved.get(spec.name)
+        if resolved is None or resolved.spec is not spec:
+            try:
+                members = members_of(spec, self._settings.cluster_id)
+                resolved = _Resolved(spec, members, policy_of(spec))
+            except InvalidDefinition as exc:  # the operator's mistake: said once, answered 503
+                log.error("%s: no request or job of it is delegated", exc.message)
+                resolved = _Resolved(spec, (), "static", exc.message)
+            self._resolved[spec.name] = resolved
+        return resolved
 
     async def order(self, spec: ServiceSpec) -> list[Member]:
         """The members to try, in the policy's order, without those the breaker holds off."""
-        members = [m for m in self.members(spec) if self.breaker.allows(_key(m))]
-        policy = policy_of(spec)
+        resolved = self._resolve(spec)
+        if resolved.problem is not None:
+            raise Unavailable(
+                f"service {spec.name!r} cannot take the request here, and its members are "
+                f"misdeclared: {resolved.problem}"
+            )
+        members = [m for m in resolved.members if self.breaker.allows(_key(m))]
+        policy = resolved.policy
         if policy == "random":
             random.shuffle(members)
         elif policy == "load-based" and len(members) > 1:
@@ -123,6 +138,16 @@ class Delegator:
             + (f" (tried: {', '.join(tried)})" if tried else " (every member is held off)"),
             retry_after=1,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """A definition's members and policy, or what is wrong with them."""
+
+    spec: ServiceSpec
+    members: tuple[Member, ...]
+    policy: Policy
+    problem: str | None = None
 
 
 def _taken(status: int) -> bool:

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import InvalidDefinition
-from gateway.federation import has_members, members_of, policy_of
+from gateway.config import Settings
+from gateway.errors import InvalidDefinition, Unavailable
+from gateway.federation import Delegator, has_members, members_of, policy_of
 from gateway.federation.breaker import Breaker
 from gateway.services import ServiceSpec, load_file
 
@@ -117,3 +118,11 @@ def test_the_breaker_holds_a_failed_member_off_for_its_cooldown() -> None:
     assert not breaker.allows("cloud/svc")
     now[0] += 0.1
     assert breaker.allows("cloud/svc")
+
+
+async def test_misdeclared_members_answer_503_not_422() -> None:
+    delegator = Delegator(Settings(cluster_id="edge"))
+    spec = _spec(replicas=[{"type": "oscar", "cluster_id": "nowhere"}])
+    with pytest.raises(Unavailable, match=r"misdeclared.*nowhere"):
+        await delegator.order(spec)
+    assert delegator.members(spec) == ()
