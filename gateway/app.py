@@ -64,7 +64,7 @@ def create_app(
     manager = ServiceManager(
         registry, store, TokenKey.load_or_create(settings.data_dir / "token.key")
     )
-    delegator = Delegator(settings)
+    delegator = Delegator(settings, metrics=metrics)
     data = DataPlane(settings, registry, proxy, metrics, auth, delegator)
     system = SystemRoutes(settings, registry, metrics, auth, tokens=manager.token, storage=storage)
     stores = build_stores(storage or {}, settings.data_dir)

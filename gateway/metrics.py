@@ -55,6 +55,13 @@ class GatewayMetrics:
             ["service", "status"],
             registry=registry,
         )
+        self.delegations = Counter(
+            "gateway_delegations_total",
+            "Requests and job items sent to a service's members, by member and outcome "
+            "(taken, failed).",
+            ["service", "member", "outcome"],
+            registry=registry,
+        )
         self.cold_start_duration = Histogram(
             "gateway_cold_start_duration_seconds",
             "Time from a cold upstream's first refusal to its first answer.",

@@ -24,6 +24,7 @@ from gateway.errors import InvalidDefinition, ServiceNotFound, Unavailable
 from gateway.federation.breaker import Breaker
 from gateway.federation.client import DELEGATED_FROM, MemberAnswer, MemberClient, MemberFailed
 from gateway.federation.members import Member, Policy, has_members, members_of, policy_of
+from gateway.metrics import GatewayMetrics
 from gateway.registry import Entry
 from gateway.services import ServiceSpec
 
@@ -43,8 +44,14 @@ def state_here(entry: Entry) -> State:
 class Delegator:
     """Chooses members and sends them requests (one per gateway process)."""
 
-    def __init__(self, settings: Settings, client: MemberClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: MemberClient | None = None,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self.client = client or MemberClient(settings)
         self.breaker = Breaker(settings.delegation_cooldown)
         self._resolved: dict[str, _Resolved] = {}
@@ -124,6 +131,7 @@ class Delegator:
             else:
                 if (200 <= answer.status < 300) if only_success else _taken(answer.status):
                     self.breaker.succeeded(_key(member))
+                    self._count(spec, member, "taken")
                     log.info("service %s: delegated to member %s", spec.name, member.name)
                     return answer
                 reason = f"it answered {answer.status}"
@@ -132,12 +140,17 @@ class Delegator:
                 spec.name, member.name, reason, self._settings.delegation_cooldown,
             )  # fmt: skip
             self.breaker.failed(_key(member))
+            self._count(spec, member, "failed")
             tried.append(member.name)
         raise Unavailable(
             f"service {spec.name!r} cannot take the request here, and no member took it"
             + (f" (tried: {', '.join(tried)})" if tried else " (every member is held off)"),
             retry_after=1,
         )
+
+    def _count(self, spec: ServiceSpec, member: Member, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.delegations.labels(spec.name, member.name, outcome).inc()
 
 
 @dataclass(frozen=True, slots=True)

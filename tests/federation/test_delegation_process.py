@@ -332,6 +332,10 @@ def test_a_dead_member_is_skipped_then_held_off(client: httpx.Client, edge: Serv
         assert response.headers["X-Served-By"] == "cloud"
         assert response.json()["predictions"][0]["label"] == label
     assert edge.log().count("member dead failed") == 1  # the second request did not try it
+    metrics = client.get("/metrics").text
+    name = "gateway_delegations_total"
+    assert f'{name}{{member="dead",outcome="failed",service="relay"}} 1.0' in metrics
+    assert f'{name}{{member="cloud",outcome="taken",service="relay"}} 2.0' in metrics
 
 
 def test_load_based_delegation_takes_the_least_busy_member(
