@@ -3,10 +3,11 @@ one request.
 
 An ``oscar`` member with credentials gets its service's token as OSCAR does it: ``GET
 /system/services/<name>`` with HTTP Basic, the ``token`` field of the answer; the token is kept
-until the member refuses it. Its load comes from ``GET /system/status`` (jobs waiting or running,
-free cpu), kept for ``delegation_status_ttl`` seconds. Every request to a member carries
-``X-Delegated-From`` (the hop header: a delegated request is never delegated again) and the
-member's own ``headers``. aiohttp's exceptions become `MemberFailed` here.
+until the member refuses it (then fetched again, and the request sent once more). Its load
+comes from ``GET /system/status`` (jobs waiting or running, free cpu), kept for
+``delegation_status_ttl`` seconds. Every delegated request carries ``X-Delegated-From`` (the hop
+header: it is never delegated again) and the member's own ``headers``. aiohttp's exceptions
+become `MemberFailed` here.
 """
 
 from __future__ import annotations
@@ -96,14 +97,16 @@ class MemberClient:
         sent = {**dict(member.headers), **headers}
         if hop:
             sent[DELEGATED_FROM] = self.origin
-        token = await self._token(member)
-        if token:
-            sent["Authorization"] = f"Bearer {token}"
-        status, payload, answered = await self._request(
-            member, method, path, body=body, headers=sent, timeout=timeout
-        )
-        if status in (401, 403) and token:
-            self._tokens.pop((member.base_url, member.service), None)  # fetched again next time
+        for fresh in (False, True):
+            token = await self._token(member)
+            if token:
+                sent["Authorization"] = f"Bearer {token}"
+            status, payload, answered = await self._request(
+                member, method, path, body=body, headers=sent, timeout=timeout
+            )
+            if status not in (401, 403) or not token or fresh:
+                break
+            self._tokens.pop((member.base_url, member.service), None)  # rotated there: again
         passed = forwarded_headers(answered)
         return MemberAnswer(status, payload, passed, member, answered.get(JOB_ID))
 

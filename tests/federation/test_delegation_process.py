@@ -338,6 +338,21 @@ def test_a_dead_member_is_skipped_then_held_off(client: httpx.Client, edge: Serv
     assert f'{name}{{member="cloud",outcome="taken",service="relay"}} 2.0' in metrics
 
 
+def test_a_member_token_rotated_there_is_fetched_again(
+    client: httpx.Client, cloud: ServerProcess
+) -> None:
+    image, label = _digit()
+    headers = {"Content-Type": "image/png"}
+    assert client.post("/predict/digits", content=image, headers=headers).status_code == 200
+    admin = {"Authorization": f"Bearer {CLOUD_ADMIN}"}
+    rotated = httpx.post(f"{cloud.url}/system/services/digits/token", headers=admin)
+    assert rotated.status_code == 200, rotated.text
+    response = client.post("/predict/digits", content=image, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Served-By"] == "cloud"
+    assert response.json()["predictions"][0]["label"] == label
+
+
 def test_load_based_delegation_takes_the_least_busy_member(
     client: httpx.Client, busy: ServerProcess, hold_dir: Path
 ) -> None:
