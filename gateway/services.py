@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.errors import BadRequest, InvalidDefinition
 from gateway.oscar import is_oscar, looks_like_oscar_service, oscar_to_native
+from gateway.quantity import parse_quantity, resource_quantity
 from runtimes.onnx.spec import BatchingSpec, PostprocessSpec, PreprocessSpec
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-CPU_PATTERN = r"^\d+(\.\d+)?m?$"
-MEMORY_PATTERN = r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|K|M|G|T)?$"
+Quantity = Annotated[str, AfterValidator(resource_quantity)]  # Kubernetes' grammar: 1Gi, 500m
 
 
 class StorageIO(BaseModel):
@@ -63,8 +63,8 @@ class ServiceSpec(BaseModel):
     image: str | None = None
     variants: dict[Literal["amd64", "arm64", "gpu"], str] = Field(default_factory=dict)
     platform: Literal["amd64", "arm64", "multi"] = "multi"
-    cpu: str = Field(default="1", pattern=CPU_PATTERN)
-    memory: str = Field(default="1Gi", pattern=MEMORY_PATTERN)
+    cpu: Quantity = "1"
+    memory: Quantity = "1Gi"
     enable_gpu: bool = False
     min_scale: int = Field(default=0, ge=0)
     max_scale: int = Field(default=4, ge=1)
@@ -86,7 +86,7 @@ class ServiceSpec(BaseModel):
 
     def cpu_cores(self) -> float:
         """The cpu quantity as a number of cores ("500m" -> 0.5)."""
-        return float(self.cpu[:-1]) / 1000 if self.cpu.endswith("m") else float(self.cpu)
+        return float(parse_quantity(self.cpu))
 
 
 class FdlDocument(BaseModel):

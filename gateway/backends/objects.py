@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.backends.pod_security import restrict
 from gateway.backends.runtime_env import SCRIPT_ITEM_TIMEOUT, runtime_env
 from gateway.backends.variants import Placement, placement
 from gateway.config import Settings
@@ -82,7 +83,7 @@ def pod_spec(spec: ServiceSpec, settings: Settings, where: Placement) -> Obj:
         pod["nodeSelector"] = dict(where.node_selector)
     if where.tolerations:
         pod["tolerations"] = [dict(t) for t in where.tolerations]
-    return pod
+    return restrict(pod)
 
 
 def timeout_seconds(spec: ServiceSpec) -> int:
