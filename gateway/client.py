@@ -27,6 +27,7 @@ from gateway.services import load_file
 ImageInput = str | Path | bytes | tuple[str, bytes]
 _RETRIED = (429, 503)
 _MAX_WAIT = 30.0
+_APPLY_MARGIN = 30.0  # seconds the client waits for an apply beyond the gateway's own wait
 _FINISHED = ("succeeded", "failed", "cancelled")
 
 
@@ -45,6 +46,7 @@ class _Call:
     method: str
     path: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    retried: bool = True  # False: sent once (a create is not repeated on a 503)
 
 
 def _files(images: Iterable[ImageInput]) -> list[tuple[str, tuple[str, bytes, str]]]:
@@ -115,12 +117,20 @@ class _Calls:
         return _Call("POST", f"/job/{service}", {"files": _files(files)})
 
     @staticmethod
-    def apply(definition: str | Path | Mapping[str, Any], replace: bool) -> _Call:
+    def apply(
+        definition: str | Path | Mapping[str, Any],
+        replace: bool,
+        wait: float | None,
+        rollback: bool,
+        timeout: float,
+    ) -> _Call:
         headers = {"Content-Type": "application/yaml"}
         method = "PUT" if replace else "POST"
-        return _Call(
-            method, "/system/services", {"content": _document(definition), "headers": headers}
-        )
+        kwargs: dict[str, Any] = {"content": _document(definition), "headers": headers}
+        if wait is not None:  # the gateway answers within `wait`: wait longer than that for it
+            kwargs["params"] = {"wait": f"{wait:g}", "rollback": str(rollback).lower()}
+            kwargs["timeout"] = max(timeout, wait + _APPLY_MARGIN)
+        return _Call(method, "/system/services", kwargs, retried=False)
 
 
 class Client:
@@ -140,6 +150,7 @@ class Client:
             base_url=url, headers=headers, timeout=timeout, transport=transport
         )
         self._retries = retries
+        self._timeout = timeout
 
     def __enter__(self) -> Client:
         return self
@@ -153,7 +164,7 @@ class Client:
     def _send(self, call: _Call) -> Any:
         for attempt in range(self._retries + 1):
             response = self._http.request(call.method, call.path, **call.kwargs)
-            if response.status_code not in _RETRIED or attempt == self._retries:
+            if not call.retried or response.status_code not in _RETRIED or attempt == self._retries:
                 return _result(response)
             time.sleep(_wait_seconds(response, attempt))
         raise AssertionError("unreachable")
@@ -197,10 +208,18 @@ class Client:
         return list(self._send(_Call("GET", "/system/services")))
 
     def apply(
-        self, definition: str | Path | Mapping[str, Any], *, replace: bool = True
+        self,
+        definition: str | Path | Mapping[str, Any],
+        *,
+        replace: bool = True,
+        wait: float | None = None,
+        rollback: bool = False,
     ) -> dict[str, Any]:
-        """Create or update services from an FDL file path, YAML/JSON text or a mapping."""
-        return dict(self._send(_Calls.apply(definition, replace)))
+        """Create or update services from an FDL file path, YAML/JSON text or a mapping; sent
+        once, never retried. `wait`: answer once ready (ApiError 502/504 if not, the services
+        left in place unless `rollback`)."""
+        call = _Calls.apply(definition, replace, wait, rollback, self._timeout)
+        return dict(self._send(call))
 
     def delete_service(self, name: str) -> None:
         self._send(_Call("DELETE", f"/system/services/{name}"))
@@ -232,6 +251,7 @@ class AsyncClient:
             base_url=url, headers=headers, timeout=timeout, transport=transport
         )
         self._retries = retries
+        self._timeout = timeout
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -245,7 +265,7 @@ class AsyncClient:
     async def _send(self, call: _Call) -> Any:
         for attempt in range(self._retries + 1):
             response = await self._http.request(call.method, call.path, **call.kwargs)
-            if response.status_code not in _RETRIED or attempt == self._retries:
+            if not call.retried or response.status_code not in _RETRIED or attempt == self._retries:
                 return _result(response)
             await asyncio.sleep(_wait_seconds(response, attempt))
         raise AssertionError("unreachable")
@@ -282,7 +302,13 @@ class AsyncClient:
         return list(await self._send(_Call("GET", "/system/services")))
 
     async def apply(
-        self, definition: str | Path | Mapping[str, Any], *, replace: bool = True
+        self,
+        definition: str | Path | Mapping[str, Any],
+        *,
+        replace: bool = True,
+        wait: float | None = None,
+        rollback: bool = False,
     ) -> dict[str, Any]:
-        """Create or update services from an FDL file path, YAML/JSON text or a mapping."""
-        return dict(await self._send(_Calls.apply(definition, replace)))
+        """Create or update services (see `Client.apply`)."""
+        call = _Calls.apply(definition, replace, wait, rollback, self._timeout)
+        return dict(await self._send(call))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from gateway.services import ServiceSpec
 
@@ -51,3 +51,11 @@ class Backend(Protocol):
 
     async def aclose(self) -> None:
         """Stop everything this backend runs and release its resources."""
+
+
+@runtime_checkable
+class WaitsForReadiness(Protocol):
+    """A backend whose `deploy` returns before the service is ready (the Kubernetes backends)."""
+
+    async def wait_ready(self, name: str, timeout: float) -> ServiceState:
+        """The state once the service is ready or failed, or as it is after `timeout` seconds."""

@@ -38,6 +38,7 @@ from tests.support import DIGITS_YAML, ROOT, digit_png, digits_holdout
 __all__ = ["seaweed"]  # the fixture, imported for this module
 
 MERGE = "application/merge-patch+json"
+NOW = "2026-11-30T12:00:00Z"
 Mode = Literal["run", "fail", "hold"]
 
 
@@ -113,14 +114,15 @@ class Kubelet:
         name = job.metadata.name
         if self.mode == "fail":
             failed = {
-                "type": "Failed",
                 "status": "True",
                 "reason": "BackoffLimitExceeded",
                 "message": "Job has reached the specified backoff limit",
             }
-            await self._status(batch, name, {"failed": 3, "conditions": [failed]})
+            conditions = [{"type": "FailureTarget", **failed}, {"type": "Failed", **failed}]
+            status = {"failed": 3, "startTime": NOW, "conditions": conditions}
+            await self._status(batch, name, status)
             return
-        await self._status(batch, name, {"active": 1, "ready": 1})
+        await self._status(batch, name, {"active": 1, "ready": 1, "startTime": NOW})
         (container,) = job.spec.template.spec.containers
         env = {e.name: e.value for e in container.env}
         env |= {
@@ -142,13 +144,16 @@ class Kubelet:
                     proc.kill()
                     await proc.wait()
         self.exits[name] = code
-        if code == 0:
-            done = {"type": "Complete", "status": "True"}
-            await self._status(batch, name, {"active": 0, "ready": 0, "succeeded": 1,
-                                             "conditions": [done]})  # fmt: skip
+        if code == 0:  # as the Job controller reports success (SuccessCriteriaMet first)
+            done = [{"type": t, "status": "True"} for t in ("SuccessCriteriaMet", "Complete")]
+            status = {"active": 0, "ready": 0, "succeeded": 1, "completionTime": NOW}
+            await self._status(batch, name, {**status, "conditions": done})
         else:
-            failed = {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
-            await self._status(batch, name, {"active": 0, "failed": 1, "conditions": [failed]})
+            failed = [
+                {"type": t, "status": "True", "reason": "BackoffLimitExceeded"}
+                for t in ("FailureTarget", "Failed")
+            ]
+            await self._status(batch, name, {"active": 0, "failed": 1, "conditions": failed})
 
 
 def kubeconfig(path: Path, url: str) -> Path:
