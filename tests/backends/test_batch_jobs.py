@@ -8,6 +8,7 @@ its reason, cancelling a queued job deletes its Job, and a restarted gateway res
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -129,9 +130,14 @@ class Kubelet:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "RUNTIME_MODEL_PATH": str(self.spec.model),  # what the image holds
             "RUNTIME_LABELS_PATH": str(self.spec.labels),
-            "AWS_ACCESS_KEY_ID": self.weed.access_key,  # the Secret's keys (envFrom)
-            "AWS_SECRET_ACCESS_KEY": self.weed.secret_key,
         }
+        for source in container.env_from or []:  # as the kubelet does: the Secret must exist
+            secret = await asyncio.to_thread(
+                client.CoreV1Api(self.api).read_namespaced_secret,
+                source.secret_ref.name,
+                self.namespace,
+            )
+            env |= {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
         command = [sys.executable, *container.command[1:]]
         with (self.log_dir / f"{name}.log").open("wb") as log:
             proc = await asyncio.create_subprocess_exec(
@@ -257,6 +263,14 @@ async def test_job_runs_as_one_kubernetes_job(setup: Setup, kube_url: str) -> No
             job = await until(http, job_id, "succeeded", "failed")
             assert job["counts"] == {"succeeded": 10, "failed": 1}, job
             assert setup.kubelet.seen == {job_name("digits", job_id)}  # one Job for 11 files
+            core = client.CoreV1Api(setup.kubelet.api)
+            secret = await asyncio.to_thread(
+                core.read_namespaced_secret, secret_name("minio"), setup.kubelet.namespace
+            )  # made by the gateway from the definition's keys; the pod read it
+            keys = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
+            weed = setup.kubelet.weed
+            assert keys == {"AWS_ACCESS_KEY_ID": weed.access_key,
+                            "AWS_SECRET_ACCESS_KEY": weed.secret_key}  # fmt: skip
             return await check_outputs(setup, job)
 
     await asyncio.wait_for(scenario(), NO_HANG)
