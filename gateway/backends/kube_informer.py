@@ -56,11 +56,13 @@ class Informer:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._responses: set[Any] = set()
+        self._stopped = threading.Event()
         self.lists = 0  # how many times it listed (1 + one per 410 Gone or failure)
 
     def start(self) -> None:
         """Start listing and watching (needs a running event loop); idempotent."""
         if self._task is None or self._task.done():
+            self._stopped.clear()
             self._task = asyncio.create_task(self._run(), name=f"watch {self.what}")
 
     def get(self, name: str) -> Obj | None:
@@ -142,9 +144,13 @@ class Informer:
         seconds = max(1.0, STREAM_REQUEST_TIMEOUTS * settings.kube_request_timeout)
         kwargs = {"label_selector": self._selector}
         while True:
+            started = time.monotonic()
             since = await self._in_thread(
-                follow, list_fn, since, seconds, settings, emit, kwargs, self._responses
-            )
+                follow, list_fn, since, seconds, settings, emit, kwargs, self._responses,
+                self._stopped,
+            )  # fmt: skip
+            if time.monotonic() - started < 1.0:  # a server that ends watches at once: no storm
+                await asyncio.sleep(self._backoff)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in a daemon thread (a stopped backend does not wait for it)."""
@@ -173,6 +179,7 @@ class Informer:
     async def stop(self) -> None:
         """End the watch: cancel the loop and shut the open stream's socket down."""
         task, self._task = self._task, None
+        self._stopped.set()
         for response in list(self._responses):
             with contextlib.suppress(Exception):
                 response.shutdown()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -77,10 +78,12 @@ def follow(
     emit: Callable[[Obj], None],
     kwargs: dict[str, Any],
     streams: set[Any],
+    stopped: threading.Event,
 ) -> str:
     """Stream the events after resourceVersion `since` to `emit` for at most about `seconds`
     (runs in a worker thread); returns the last resourceVersion seen. Raises `Gone` on 410.
-    The open stream is in `streams` meanwhile, for another thread to shut it down."""
+    The open stream is in `streams` meanwhile, for another thread to shut it down once it has set
+    `stopped` (checked after the open, so a stream opened meanwhile ends too)."""
     response = None
     try:
         response = list_fn(
@@ -96,6 +99,8 @@ def follow(
             **kwargs,
         )
         streams.add(response)
+        if stopped.is_set():
+            return since
         for line in watch.watch.iter_resp_lines(response):
             event = json.loads(line)
             obj = event.get("object") or {}

@@ -43,9 +43,9 @@ def ksvc_creates(emulator: TruthfulEmulator, namespace: str) -> int:
 
 
 async def test_apply_answers_202_starting_then_waits_504_and_leaves_it_in_place(
-    kube_url: str, namespace: str, api_client: Any
+    kube_url: str, namespace: str, api_client: Any, tmp_path: Path
 ) -> None:
-    settings = kube_settings(namespace)
+    settings = kube_settings(namespace, data_dir=tmp_path)  # its own definitions store
     custom = client.CustomObjectsApi(api_client)
     backend = KnativeBackend(settings, make_api_client(kube_url))
     app = create_app(settings, [], backends={"knative": backend})
@@ -74,9 +74,9 @@ async def test_apply_answers_202_starting_then_waits_504_and_leaves_it_in_place(
 
 
 async def test_a_failed_readiness_is_502_with_the_reason_and_left_in_place(
-    kube_url: str, namespace: str, api_client: Any
+    kube_url: str, namespace: str, api_client: Any, tmp_path: Path
 ) -> None:
-    settings = kube_settings(namespace)
+    settings = kube_settings(namespace, data_dir=tmp_path)  # its own definitions store
     backend = KnativeBackend(settings, make_api_client(kube_url))
     app = create_app(settings, [], backends={"knative": backend})
 
@@ -97,9 +97,9 @@ async def test_a_failed_readiness_is_502_with_the_reason_and_left_in_place(
 
 
 async def test_rollback_removes_a_new_service_that_is_not_ready_in_time(
-    kube_url: str, namespace: str, api_client: Any
+    kube_url: str, namespace: str, api_client: Any, tmp_path: Path
 ) -> None:
-    settings = kube_settings(namespace)
+    settings = kube_settings(namespace, data_dir=tmp_path)  # its own definitions store
     backend = KnativeBackend(settings, make_api_client(kube_url))
     app = create_app(settings, [], backends={"knative": backend})
     custom = client.CustomObjectsApi(api_client)
@@ -117,8 +117,10 @@ async def test_rollback_removes_a_new_service_that_is_not_ready_in_time(
 
 
 @pytest.mark.parametrize("query", ["wait=-1", "wait=601", "wait=soon", "rollback=true"])
-async def test_wrong_wait_options_are_400(kube_url: str, namespace: str, query: str) -> None:
-    settings = kube_settings(namespace)
+async def test_wrong_wait_options_are_400(
+    kube_url: str, namespace: str, query: str, tmp_path: Path
+) -> None:
+    settings = kube_settings(namespace, data_dir=tmp_path)
     backend = KnativeBackend(settings, make_api_client(kube_url))
     app = create_app(settings, [], backends={"knative": backend})
     async with gateway(app) as http:

@@ -86,10 +86,12 @@ async def test_create_conflict_becomes_a_patch(
     await cluster.knative_ready(api_client, namespace, "m", "http://127.0.0.1:9")
     backend = KnativeBackend(kube_settings(namespace), make_api_client(kube_url))
     try:
-        await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)  # 409 -> patch, already Ready
+        await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)  # 409 -> patch: generation 2
         obj = await wait_for(custom.get_namespaced_custom_object, *path, "m")
         annotations = obj["spec"]["template"]["metadata"]["annotations"]
         assert annotations["autoscaling.knative.dev/max-scale"] == "2"
+        await cluster.knative_ready(api_client, namespace, "m", "http://127.0.0.1:9")
+        assert (await backend.wait_ready("m", NO_HANG)).state == "ready"
         assert backend.endpoint("m").base_url == "http://127.0.0.1:9"
     finally:
         await backend.remove("m")
