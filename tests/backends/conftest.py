@@ -79,7 +79,6 @@ def kube_settings(namespace: str, **overrides: Any) -> Settings:
         "backends": ("knative", "deployment"),
         "kube_namespace": namespace,
         "kube_request_timeout": 10.0,
-        "kube_ready_timeout": 60.0,
         "reconcile_interval": 3600.0,
         "cold_start_budget": 20.0,
         **overrides,
