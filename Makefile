@@ -4,29 +4,37 @@
 PYTHON ?= python3
 VENV := .venv
 EXPORT_VENV := .venv-export
+KSERVE_VENV := .venv-kserve
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 SERVICES := $(wildcard model_images/*/service.yaml)
 MODELS := model_images/imagenet/models/efficientnet-lite0.onnx model_images/digits/models/digits-mlp.onnx
+CHROMIUM := /usr/bin/chromium
 PIP_FLAGS := --disable-pip-version-check --progress-bar off -qq
 
-.PHONY: run test install models lint types contract pytest bench clean
+.PHONY: run test install models lint types contract pytest bench clean proto
 
 include images.mk
 
 run: $(VENV)/.installed models
-	@echo "Starting the gateway on http://$(HOST):$(PORT) (Ctrl-C to stop). Once it logs 'ready', try:"
+	@echo "Starting the gateway on http://$(HOST):$(PORT), OIP gRPC on $(HOST):8081 (Ctrl-C to stop). Once it logs 'ready', try:"
 	@echo "  curl --data-binary @model_images/imagenet/samples/flower.jpg -H 'Content-Type: image/jpeg' http://$(HOST):$(PORT)/predict/imagenet"
+	@echo "Dashboard: http://$(HOST):$(PORT)/ui/ (log in with GATEWAY_ADMIN_TOKEN when it is set)"
 	$(BIN)/gateway serve $(addprefix -f ,$(SERVICES)) --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed models lint types contract pytest
+test: $(VENV)/.installed models $(CHROMIUM) lint types contract pytest
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) -e '.[dev]'
+	touch $@
+
+$(KSERVE_VENV)/.installed: tests/requirements-kserve.txt
+	test -x $(KSERVE_VENV)/bin/python || $(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/pip install $(PIP_FLAGS) -r tests/requirements-kserve.txt
 	touch $@
 
 $(EXPORT_VENV)/.installed: model_images/requirements-export.txt
@@ -43,6 +51,14 @@ model_images/imagenet/models/efficientnet-lite0.onnx: model_images/imagenet/prep
 model_images/digits/models/digits-mlp.onnx: model_images/digits/prepare.py | $(EXPORT_VENV)/.installed
 	$(EXPORT_VENV)/bin/python $<
 
+# The Open Inference Protocol's gRPC messages: regenerate the committed Python module and its
+# typed stub after editing the .proto (grpcio-tools' protoc and mypy-protobuf, both dev extras).
+# Run from the root, so protobuf registers the file as runtimes/oip/grpc_predict_v2.proto: the
+# plain name is KServe's, and one process could not import both.
+proto: $(VENV)/.installed
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --mypy_out=. \
+		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy runtimes/oip/grpc_predict_v2.proto
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -53,11 +69,16 @@ types: $(VENV)/.installed
 contract: $(VENV)/.installed
 	$(BIN)/lint-imports
 
-pytest: $(VENV)/.installed models
+pytest: $(VENV)/.installed $(KSERVE_VENV)/.installed models $(CHROMIUM)
 	$(BIN)/pytest
+
+# Debian's chromium, for the dashboard's browser tests (Playwright drives it; no browser download).
+$(CHROMIUM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 bench: $(VENV)/.installed models
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(EXPORT_VENV) .data model_images/*/models model_images/*/samples .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(EXPORT_VENV) $(KSERVE_VENV) .data model_images/*/models model_images/*/samples .mypy_cache .ruff_cache .pytest_cache

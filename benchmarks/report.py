@@ -15,6 +15,7 @@ from typing import Any
 
 from benchmarks import goals
 from benchmarks.goals import Check
+from benchmarks.protocols import protocol_table
 from benchmarks.results import (
     BATCHING_OFF,
     DIRECT,
@@ -33,6 +34,8 @@ def markdown(results: RunResults, notes: Sequence[str] = ()) -> str:
     lines += [f"- ({c.section}) {c.what}: {c.text}, goal {c.goal}" for c in missed] or ["- none"]
     for section in (_gateway, _forwarding, _batching, _cold_start, _memory, _ort_alone):
         lines += ["", *section(results, checks)]
+    if results.protocols:
+        lines += ["", *protocol_table(results.protocols)]
     lines += ["", *notes]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -218,6 +221,10 @@ def to_json(results: RunResults) -> dict[str, Any]:
         ],
         "rss_mb": results.rss_mb,
         "ort_alone_images_per_s": results.ort_alone,
+        "protocols": [
+            {**{k: v for k, v in asdict(p).items() if k != "stats"}, **asdict(p.stats)}
+            for p in results.protocols
+        ],
         "checks": [{**asdict(c), "verdict": c.verdict} for c in goals.all_checks(results)],
     }
 

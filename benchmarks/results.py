@@ -23,6 +23,18 @@ class LoadPoint:
     stats: Stats
 
 
+@dataclass(frozen=True)
+class ProtocolPoint:
+    """One closed-loop run of one protocol (raw image, OIP JSON/binary/gRPC) on one target."""
+
+    model: str
+    protocol: str
+    target: str  # DIRECT or GATEWAY
+    clients: int
+    request_bytes: int
+    stats: Stats
+
+
 @dataclass
 class RunResults:
     """Everything a run measured; ``report`` and ``goals`` derive the ratios from it."""
@@ -31,6 +43,7 @@ class RunResults:
     cold_starts: list[ColdStart] = field(default_factory=list)
     rss_mb: dict[str, dict[str, float]] = field(default_factory=dict)  # process -> phase -> MiB
     ort_alone: dict[str, float] = field(default_factory=dict)  # set-up -> images/s
+    protocols: list[ProtocolPoint] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
     def stats(self, model: str, target: str, users: int) -> Stats | None:

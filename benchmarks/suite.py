@@ -18,6 +18,7 @@ from benchmarks import memory
 from benchmarks.coldstart import ColdStart, measure_cold_start
 from benchmarks.payloads import PAYLOADS, Payload
 from benchmarks.processes import BenchmarkError, Child, ProcessGroup, wait_ready
+from benchmarks.protocols import measure_protocols
 from benchmarks.results import (
     BATCHING_OFF,
     DIRECT,
@@ -53,6 +54,8 @@ class Plan:
     warmup_s: float
     cold_runs: int
     ort_seconds: float
+    protocol_clients: tuple[int, ...] = (1, 16)
+    protocol_seconds: float = 5.0
 
 
 def make_plan(quick: bool, duration: float | None = None, warmup: float | None = None) -> Plan:
@@ -75,6 +78,8 @@ def make_plan(quick: bool, duration: float | None = None, warmup: float | None =
         warmup_s=warmup if warmup is not None else (1.0 if quick else 3.0),
         cold_runs=3 if quick else 5,
         ort_seconds=2.0 if quick else 5.0,
+        protocol_clients=(1,) if quick else (1, 16),
+        protocol_seconds=2.0 if quick else 5.0,
     )
 
 
@@ -99,6 +104,11 @@ def run_suite(plan: Plan, group: ProcessGroup, work: Path, raw: Path, log: Log) 
                 results.points.append(LoadPoint(key[0], key[1], users, stats))
     for name, mb in rss(children).items():
         results.rss_mb.setdefault(name, {})["after load"] = mb
+    for child in children.values():  # the protocols section starts its own processes
+        group.stop(child)
+    results.protocols = measure_protocols(
+        group, work, plan.protocol_clients, plan.protocol_seconds, min(plan.warmup_s, 1.0), log
+    )
     return results
 
 

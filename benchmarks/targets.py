@@ -84,11 +84,19 @@ def start_runtime(
 
 
 def start_gateway(
-    group: ProcessGroup, files: Sequence[Path], work_dir: Path, log_name: str = "gateway"
+    group: ProcessGroup,
+    files: Sequence[Path],
+    work_dir: Path,
+    log_name: str = "gateway",
+    grpc_port: int = 0,
 ) -> tuple[str, Child]:
-    """Start ``gateway serve`` (and, through it, a runtime per service); returns its base URL."""
+    """Start ``gateway serve`` (and, through it, a runtime per service); returns its base URL.
+
+    Its OIP gRPC server listens on ``grpc_port`` (0: none, so that gateways started one after
+    the other never wait for the same port)."""
     port = free_port()
     argv = [sys.executable, "-m", "gateway", "serve", "--port", str(port)]
+    argv += ["--grpc-port", str(grpc_port)]
     for path in files:
         argv += ["-f", str(path)]
     env = {

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.apply_wait import readiness_error, usable, wait_options
+from gateway.apply_wait import in_progress, readiness_error, usable, wait_options
 from gateway.auth import Authenticator
 from gateway.errors import BadRequest
 from gateway.limits import read_body
@@ -16,6 +18,8 @@ from gateway.registry import Registry
 from gateway.services import parse_text
 from gateway.system import json_response
 
+log = logging.getLogger("gateway.admin")
+
 _MAX_DEFINITION_BYTES = 1024 * 1024
 _MAX_LOG_LINES = 10_000
 
@@ -23,10 +27,20 @@ _MAX_LOG_LINES = 10_000
 class AdminRoutes:
     """Handlers that change which services exist (all need the admin token when one is set)."""
 
-    def __init__(self, manager: ServiceManager, registry: Registry, auth: Authenticator) -> None:
+    def __init__(
+        self,
+        manager: ServiceManager,
+        registry: Registry,
+        auth: Authenticator,
+        *,
+        cluster_id: str | None = None,
+        stores: frozenset[str] = frozenset(),
+    ) -> None:
         self._manager = manager
         self._registry = registry
         self._auth = auth
+        self._cluster_id = cluster_id  # picks the entry of a service declared for several
+        self._stores = stores  # the object stores configured at start
 
     async def create(self, request: Request) -> Response:
         """POST /system/services: create services from an FDL document (JSON or YAML)."""
@@ -43,10 +57,13 @@ class AdminRoutes:
         self._auth.require_admin(request)
         wait, rollback = wait_options(request)
         body = await read_body(request, _MAX_DEFINITION_BYTES)
-        specs = parse_text(body, source="request body")
-        if not specs:
+        document = parse_text(body, source="request body", cluster_id=self._cluster_id)
+        if not document.services:
             raise BadRequest("the definition declares no service")
-        applied = await self._manager.apply(specs, replace=replace)
+        notes = [*document.warnings, *self._storage_notes(document.storage)]
+        for line in notes:
+            log.warning("%s", line)
+        applied = await self._manager.apply(document.services, replace=replace)
         if wait is None:
             states = [self._registry.status(item.name) for item in applied]
         else:
@@ -69,11 +86,20 @@ class AdminRoutes:
             if item.token is not None:
                 record["token"] = item.token
             answer.append(record)
-        if not all(usable(state) for state in states):
+        if any(in_progress(state) for state in states):
             code = 202  # accepted: the cluster is still making it ready
         else:
             code = 201 if any(item.created for item in applied) else 200
-        return json_response({"services": answer}, code)
+        warnings = [*notes, *(w for item in applied for w in item.warnings)]
+        return json_response({"services": answer, "warnings": warnings}, code)
+
+    def _storage_notes(self, storage: Mapping[str, object]) -> list[str]:
+        """Stores are configured at start: one sent with a definition is not set up here."""
+        return [
+            f"storage {name!r} sent with the definition was not set up: object stores are "
+            "configured when the gateway starts (gateway serve -f FILE)"
+            for name in sorted(set(storage) - self._stores)
+        ]
 
     async def delete(self, request: Request) -> Response:
         """DELETE /system/services/{name}: stop the service and forget its definition."""

@@ -22,17 +22,22 @@ from gateway.backends import build_backends
 from gateway.backends.base import Backend
 from gateway.config import Settings
 from gateway.definitions import DefinitionStore
-from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound, is_oip_path
+from gateway.grpc_server import GrpcGateway
 from gateway.jobs import JobService
 from gateway.limits import HeaderLimit
 from gateway.management import ServiceManager
 from gateway.metrics import GatewayMetrics
+from gateway.oscar_api import oscar_routes
 from gateway.proxy import Proxy
 from gateway.registry import Entry, Registry
 from gateway.routing import DataPlane
 from gateway.services import ServiceSpec, StorageSpec
 from gateway.storage import build_stores
 from gateway.system import SystemRoutes, json_response
+from gateway.tokens import TokenKey
+from gateway.ui import SessionBridge, SessionStore, UiRoutes
+from gateway.ui.assets import Assets
 
 log = logging.getLogger("gateway")
 
@@ -44,25 +49,40 @@ def create_app(
     backends: Mapping[str, Backend] | None = None,
     metrics_registry: CollectorRegistry | None = None,
     storage: Mapping[str, StorageSpec] | None = None,
+    serve_grpc: bool = False,
 ) -> Starlette:
-    """Build the gateway: `specs` are deployed in the background once it starts."""
+    """Build the gateway: `specs` are deployed in the background once it starts.
+
+    ``serve_grpc`` (``gateway serve``): also serve the Open Inference Protocol over gRPC on
+    ``settings.grpc_port`` (unless 0) while the app runs."""
     registry = Registry(backends if backends is not None else build_backends(settings))
     metrics = GatewayMetrics(metrics_registry or CollectorRegistry())
     proxy = Proxy(settings)
     auth = Authenticator(settings)
     store = DefinitionStore(settings.services_db or settings.data_dir / "services.db")
-    manager = ServiceManager(registry, store)
+    manager = ServiceManager(
+        registry, store, TokenKey.load_or_create(settings.data_dir / "token.key")
+    )
     data = DataPlane(settings, registry, proxy, metrics, auth)
-    system = SystemRoutes(settings, registry, metrics, auth)
-    admin = AdminRoutes(manager, registry, auth)
+    system = SystemRoutes(settings, registry, metrics, auth, tokens=manager.token, storage=storage)
     stores = build_stores(storage or {}, settings.data_dir)
+    admin = AdminRoutes(
+        manager, registry, auth, cluster_id=settings.cluster_id, stores=frozenset(stores)
+    )
     jobs = JobService(settings, registry, proxy, stores, auth, metrics)
+    sessions = SessionStore(settings.ui_session_hours * 3600)
+    ui = UiRoutes(sessions, auth, Assets())
+    grpc = (
+        GrpcGateway(settings, registry, data, auth) if serve_grpc and settings.grpc_port else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not auth.enabled:
             log.warning("no GATEWAY_ADMIN_TOKEN: /system and every service are open to anyone")
         await proxy.start()
+        if grpc is not None:
+            await grpc.start()
         entries = manager.startup_entries(specs)  # routable (503) at once
         deploying = asyncio.create_task(_deploy(registry, entries))
         await jobs.start()
@@ -72,6 +92,8 @@ def create_app(
             deploying.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await deploying
+            if grpc is not None:
+                await grpc.stop(grace=5.0)
             await jobs.aclose()
             await registry.aclose()
             await proxy.aclose()
@@ -82,6 +104,12 @@ def create_app(
         Route("/v2/models/{service}/infer", data.infer, methods=["POST"]),
         Route("/v2/models/{service}", data.model_metadata, methods=["GET"]),
         Route("/v2/models/{service}/ready", data.model_metadata, methods=["GET"]),
+        Route("/v2/models/{service}/versions/{version}", data.model_metadata, methods=["GET"]),
+        Route(
+            "/v2/models/{service}/versions/{version}/ready", data.model_metadata, methods=["GET"]
+        ),
+        Route("/v2/models/{service}/versions/{version}/infer", data.infer, methods=["POST"]),
+        Route("/v2", system.server_metadata, methods=["GET"]),
         Route("/v2/health/live", system.live, methods=["GET"]),
         Route("/v2/health/ready", system.ready, methods=["GET"]),
         Route("/system/info", system.info, methods=["GET"]),
@@ -95,14 +123,20 @@ def create_app(
         Route("/metrics", system.metrics, methods=["GET"]),
         Route("/openapi.json", system.openapi, methods=["GET"]),
         *jobs.routes(),
+        *oscar_routes(settings, registry, proxy, jobs, storage or {}, auth),
+        *ui.routes(),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(HeaderLimit, max_bytes=settings.max_header_bytes)],
+        middleware=[
+            Middleware(HeaderLimit, max_bytes=settings.max_header_bytes),
+            Middleware(SessionBridge, sessions=sessions),
+        ],
         lifespan=lifespan,
         exception_handlers={
             GatewayError: render_error,
             HTTPException: render_http_exception,
+            UnicodeError: render_bad_text,
             Exception: render_unexpected,
         },
     )
@@ -133,7 +167,7 @@ async def _deploy(registry: Registry, entries: list[Entry]) -> None:
 async def render_error(request: Request, exc: Exception) -> Response:
     """Render a `GatewayError` as ``{"error": {"code", "message"}}`` (OIP: ``{"error": msg}``)."""
     assert isinstance(exc, GatewayError)
-    if request.url.path.startswith("/v2/"):
+    if is_oip_path(request.url.path):
         body: object = {"error": exc.message}
     else:
         body = {"error": {"code": exc.code, "message": exc.message}}
@@ -157,6 +191,14 @@ async def render_http_exception(request: Request, exc: Exception) -> Response:
     if exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+async def render_bad_text(request: Request, exc: Exception) -> Response:
+    """Text no codec takes (a lone surrogate from a JSON escape) reached a writer: bad input."""
+    log.warning("%s %s: bad text in the request: %s", request.method, request.url.path, exc)
+    return await render_error(
+        request, BadRequest("the request holds text that is not valid Unicode")
+    )
 
 
 async def render_unexpected(request: Request, exc: Exception) -> Response:

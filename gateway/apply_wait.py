@@ -41,6 +41,12 @@ def usable(state: ServiceState) -> bool:
     return state.state in ("ready", "cold")
 
 
+def in_progress(state: ServiceState) -> bool:
+    """The cluster is still making it ready: the apply answers 202 (a service that failed at
+    once, e.g. one declared but not run here, is done and answers 201/200 with its state)."""
+    return state.state in ("starting", "restarting")
+
+
 def readiness_error(
     unready: Sequence[tuple[str, ServiceState]], wait: float, *, rolled_back: bool
 ) -> GatewayError:

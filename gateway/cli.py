@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --wait: undo the apply if a service fails or is not ready in time",
     )
+    apply.add_argument(
+        "--cluster-id",
+        default=os.environ.get("GATEWAY_CLUSTER_ID"),
+        help="OSCAR FDL: the cluster entry to take for a service declared for several",
+    )
     apply.set_defaults(func=_apply)
 
     ls = sub.add_parser("ls", help="list services")
@@ -124,7 +129,11 @@ def _apply(args: argparse.Namespace) -> int:
     if args.rollback and args.wait is None:
         raise OSError("--rollback needs --wait SECONDS")
     with client(args) as gw:
-        answer = gw.apply(args.file, wait=args.wait, rollback=args.rollback)
+        answer = gw.apply(
+            args.file, cluster_id=args.cluster_id, wait=args.wait, rollback=args.rollback
+        )
+    for line in answer.get("warnings") or []:
+        print(f"warning: {line}", file=sys.stderr)
     for service in answer["services"]:
         verb = "created" if service["created"] else "updated"
         detail = f" ({service['detail']})" if service.get("detail") else ""

@@ -6,13 +6,18 @@ and 503 answers up to `retries` times, waiting what ``Retry-After`` asks (capped
     with Client("http://127.0.0.1:8080") as gw:
         answer = gw.predict("imagenet", "flower.jpg")
         print(answer["predictions"][0]["label"])
+
+A finished job's output files download with `download_results` (or one at a time with
+`download`), each to ``<folder>/<its name>``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import mimetypes
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +28,7 @@ import orjson
 import yaml
 
 from gateway.services import load_file
+from gateway.spec_parts import REVEAL
 
 ImageInput = str | Path | bytes | tuple[str, bytes]
 _RETRIED = (429, 503)
@@ -46,6 +52,7 @@ class _Call:
     method: str
     path: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # found here before sending (loading a definition file)
     retried: bool = True  # False: sent once (a create is not repeated on a 503)
 
 
@@ -64,17 +71,46 @@ def _files(images: Iterable[ImageInput]) -> list[tuple[str, tuple[str, bytes, st
     return parts
 
 
-def _document(definition: str | Path | Mapping[str, Any]) -> bytes:
-    """The body for /system/services. A file is read here, as oscar-cli does: the script files
-    an OSCAR FDL names and relative model paths are resolved against the file's folder."""
+def _document(
+    definition: str | Path | Mapping[str, Any], cluster_id: str | None = None
+) -> tuple[bytes, tuple[str, ...]]:
+    """The body for /system/services and the load's warnings. A file is read here, as
+    oscar-cli does: the script files an OSCAR FDL names and relative model paths are resolved
+    against the file's folder (its secrets are sent, in the body only)."""
     if isinstance(definition, Mapping):
-        return yaml.safe_dump(dict(definition)).encode()
+        return yaml.safe_dump(dict(definition)).encode(), ()
     if isinstance(definition, Path) or "\n" not in definition:
-        services = load_file(Path(definition)).services
-        return orjson.dumps(
-            {"services": [s.model_dump(mode="json", exclude_defaults=True) for s in services]}
-        )
-    return definition.encode()
+        document = load_file(Path(definition), cluster_id=cluster_id)
+        services = [
+            s.model_dump(mode="json", exclude_defaults=True, context=REVEAL)
+            for s in document.services
+        ]
+        storage = {k: v.model_dump(mode="json") for k, v in document.storage.items()}
+        return orjson.dumps({"services": services, "storage": storage}), document.warnings
+    return definition.encode(), ()
+
+
+def output_files(job: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A job's downloadable output files (``name``, ``key``, ``storage``, ``size``, ``url``),
+    one per name: a file written to several output paths is the same bytes."""
+    found: dict[str, dict[str, Any]] = {}
+    for item in job.get("items", []):
+        for file in item.get("files", []):
+            found.setdefault(str(file["name"]), dict(file))
+    return list(found.values())
+
+
+def target_path(folder: Path, name: str) -> Path:
+    """Where file `name` goes under `folder`; a name that would leave it is refused."""
+    target = (folder / name).resolve()
+    if not target.is_relative_to(folder.resolve()) or target == folder.resolve():
+        raise ValueError(f"refusing to write {name!r} outside {folder}")
+    return target
+
+
+def _temporary(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
 
 
 def _wait_seconds(response: httpx.Response, attempt: int) -> float:
@@ -120,17 +156,26 @@ class _Calls:
     def apply(
         definition: str | Path | Mapping[str, Any],
         replace: bool,
+        cluster_id: str | None,
         wait: float | None,
         rollback: bool,
         timeout: float,
     ) -> _Call:
         headers = {"Content-Type": "application/yaml"}
         method = "PUT" if replace else "POST"
-        kwargs: dict[str, Any] = {"content": _document(definition), "headers": headers}
+        body, warnings = _document(definition, cluster_id)
+        kwargs: dict[str, Any] = {"content": body, "headers": headers}
         if wait is not None:  # the gateway answers within `wait`: wait longer than that for it
             kwargs["params"] = {"wait": f"{wait:g}", "rollback": str(rollback).lower()}
             kwargs["timeout"] = max(timeout, wait + _APPLY_MARGIN)
-        return _Call(method, "/system/services", kwargs, retried=False)
+        return _Call(method, "/system/services", kwargs, warnings, retried=False)
+
+    @staticmethod
+    def applied(call: _Call, answer: Any) -> dict[str, Any]:
+        """The answer of `apply`, with the warnings of loading the file first."""
+        result = dict(answer)
+        result["warnings"] = [*call.warnings, *(result.get("warnings") or [])]
+        return result
 
 
 class Client:
@@ -181,8 +226,36 @@ class Client:
         """Upload files as one async job; returns ``{"job_id", "status"}``."""
         return dict(self._send(_Calls.submit_job(service, files)))
 
-    def job(self, job_id: str) -> dict[str, Any]:
-        return dict(self._send(_Call("GET", f"/jobs/{job_id}")))
+    def job(self, job_id: str, *, results: bool = True) -> dict[str, Any]:
+        """A job and its items (`results`: with each item's JSON answer inline)."""
+        params = {} if results else {"results": "false"}
+        return dict(self._send(_Call("GET", f"/jobs/{job_id}", {"params": params})))
+
+    def download(
+        self, url: str, target: Path, *, progress: Callable[[int], None] | None = None
+    ) -> Path:
+        """Stream the file at `url` (an output's ``url``) to `target` (written whole, or not
+        at all); `progress` is called with each chunk's size."""
+        temp = _temporary(target)
+        try:
+            with self._http.stream("GET", url) as response:
+                if not response.is_success:
+                    response.read()
+                    _result(response)
+                with temp.open("wb") as file:
+                    for chunk in response.iter_bytes():
+                        file.write(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+        return target
+
+    def download_results(self, job_id: str, folder: str | Path) -> list[Path]:
+        """Every output file of the job, to ``<folder>/<name>``; returns where each went."""
+        files = output_files(self.job(job_id, results=False))
+        return [self.download(f["url"], target_path(Path(folder), f["name"])) for f in files]
 
     def wait_job(
         self,
@@ -195,11 +268,11 @@ class Client:
         """Poll a job until it finishes (or `timeout` passes: TimeoutError)."""
         deadline = time.monotonic() + timeout
         while True:
-            job = self.job(job_id)
+            job = self.job(job_id, results=False)
             if progress is not None:
                 progress(job)
             if job.get("status") in _FINISHED:
-                return job
+                return self.job(job_id)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} not finished after {timeout} s")
             time.sleep(poll)
@@ -212,14 +285,16 @@ class Client:
         definition: str | Path | Mapping[str, Any],
         *,
         replace: bool = True,
+        cluster_id: str | None = None,
         wait: float | None = None,
         rollback: bool = False,
     ) -> dict[str, Any]:
         """Create or update services from an FDL file path, YAML/JSON text or a mapping; sent
-        once, never retried. `wait`: answer once ready (ApiError 502/504 if not, the services
-        left in place unless `rollback`)."""
-        call = _Calls.apply(definition, replace, wait, rollback, self._timeout)
-        return dict(self._send(call))
+        once, never retried. ``warnings`` lists what the definition asks that is not done here.
+        `wait`: answer once ready (ApiError 502/504 if not, the services left in place unless
+        `rollback`)."""
+        call = _Calls.apply(definition, replace, cluster_id, wait, rollback, self._timeout)
+        return _Calls.applied(call, self._send(call))
 
     def delete_service(self, name: str) -> None:
         self._send(_Call("DELETE", f"/system/services/{name}"))
@@ -282,8 +357,36 @@ class AsyncClient:
         """Upload files as one async job; returns ``{"job_id", "status"}``."""
         return dict(await self._send(_Calls.submit_job(service, files)))
 
-    async def job(self, job_id: str) -> dict[str, Any]:
-        return dict(await self._send(_Call("GET", f"/jobs/{job_id}")))
+    async def job(self, job_id: str, *, results: bool = True) -> dict[str, Any]:
+        """A job and its items (`results`: with each item's JSON answer inline)."""
+        params = {} if results else {"results": "false"}
+        return dict(await self._send(_Call("GET", f"/jobs/{job_id}", {"params": params})))
+
+    async def download(
+        self, url: str, target: Path, *, progress: Callable[[int], None] | None = None
+    ) -> Path:
+        """Stream the file at `url` (an output's ``url``) to `target` (written whole, or not
+        at all); `progress` is called with each chunk's size."""
+        temp = _temporary(target)
+        try:
+            async with self._http.stream("GET", url) as response:
+                if not response.is_success:
+                    await response.aread()
+                    _result(response)
+                with temp.open("wb") as file:
+                    async for chunk in response.aiter_bytes():
+                        file.write(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+        return target
+
+    async def download_results(self, job_id: str, folder: str | Path) -> list[Path]:
+        """Every output file of the job, to ``<folder>/<name>``; returns where each went."""
+        files = output_files(await self.job(job_id, results=False))
+        return [await self.download(f["url"], target_path(Path(folder), f["name"])) for f in files]
 
     async def wait_job(
         self, job_id: str, *, timeout: float = 600.0, poll: float = 0.5
@@ -291,9 +394,9 @@ class AsyncClient:
         """Poll a job until it finishes (or `timeout` passes: TimeoutError)."""
         deadline = time.monotonic() + timeout
         while True:
-            job = await self.job(job_id)
+            job = await self.job(job_id, results=False)
             if job.get("status") in _FINISHED:
-                return job
+                return await self.job(job_id)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} not finished after {timeout} s")
             await asyncio.sleep(poll)
@@ -306,9 +409,10 @@ class AsyncClient:
         definition: str | Path | Mapping[str, Any],
         *,
         replace: bool = True,
+        cluster_id: str | None = None,
         wait: float | None = None,
         rollback: bool = False,
     ) -> dict[str, Any]:
         """Create or update services (see `Client.apply`)."""
-        call = _Calls.apply(definition, replace, wait, rollback, self._timeout)
-        return dict(await self._send(call))
+        call = _Calls.apply(definition, replace, cluster_id, wait, rollback, self._timeout)
+        return _Calls.applied(call, await self._send(call))

@@ -22,10 +22,20 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    grpc_port: int = Field(
+        default=8081,
+        ge=0,
+        le=65535,
+        description="Open Inference Protocol gRPC (gateway serve); 0: off",
+    )
     files: tuple[Path, ...] = Field(default=(), description="FDL files loaded at start")
     data_dir: Path = Field(default=Path(".data"), description="logs and state of this gateway")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     admin_token: SecretStr | None = None
+    admin_user: str = Field(default="oscar", description="HTTP Basic user of the admin (OSCAR's)")
+    admin_password: SecretStr | None = Field(
+        default=None, description="HTTP Basic password of the admin; None: the admin token"
+    )
     allow_anonymous: bool = Field(
         default=False, description="serve without an admin token on a non-loopback address"
     )
@@ -80,6 +90,10 @@ class Settings(BaseSettings):
     )
     job_retries: int = Field(default=3, ge=0)
     job_retry_backoff: float = Field(default=0.5, ge=0)
+    job_result_max_bytes: int = Field(
+        default=64 * 1024, ge=0, description="an item's JSON answer inline in GET /jobs/{id} up "
+        "to this size; past it, a marker and the download link",
+    )  # fmt: skip
     watch_interval: float = Field(default=2.0, gt=0, description="bucket watcher poll, seconds")
     kube_jobs: bool = Field(
         default=True,
@@ -88,3 +102,11 @@ class Settings(BaseSettings):
         "service's HTTP endpoint",
     )
     events_token: SecretStr | None = None
+    cluster_id: str | None = Field(
+        default=None,
+        description="OSCAR FDL: the cluster whose entry a service declared for several "
+        "clusters takes (None: the first)",
+    )
+
+    # The web dashboard at /ui/.
+    ui_session_hours: float = Field(default=12.0, gt=0, description="a login lasts this long")

@@ -46,6 +46,20 @@ class GatewayError(Exception):
         return {"Retry-After": str(max(1, round(self.retry_after)))}
 
 
+def error_for_status(status_code: int, message: str) -> GatewayError:
+    """The error of this tree that answers ``status_code`` (an upstream's status, translated)."""
+    for kind in _BY_STATUS:
+        if kind.status_code == status_code:
+            return kind(message)
+    return UpstreamError(message)
+
+
+def is_oip_path(path: str) -> bool:
+    """Whether ``path`` is an Open Inference Protocol route (``/v2``, ``/v2/...``): those answer
+    errors as the protocol says, ``{"error": "<message>"}``."""
+    return path == "/v2" or path.startswith("/v2/")
+
+
 class Retryable:
     """Marker: the same request may succeed if sent again later."""
 
@@ -127,3 +141,20 @@ class UpstreamError(GatewayError):
 class UpstreamTimeout(GatewayError):
     status_code = 504
     code = "upstream_timeout"
+
+
+_BY_STATUS: tuple[type[GatewayError], ...] = (
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    InvalidInput,
+    Overloaded,
+    Unavailable,
+    UpstreamError,
+    UpstreamTimeout,
+)

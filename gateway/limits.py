@@ -14,7 +14,7 @@ import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.errors import BadRequest, Overloaded, PayloadTooLarge
+from gateway.errors import BadRequest, Overloaded, PayloadTooLarge, is_oip_path
 
 _DRAIN_LIMIT = 64 * 1024 * 1024  # past this, an oversized body is not read to its end
 
@@ -106,7 +106,7 @@ class HeaderLimit:
                 message = f"request headers over {self._max_bytes} bytes"
                 error: object = (  # the OIP routes answer errors as {"error": "<message>"}
                     message
-                    if scope["path"].startswith("/v2/")
+                    if is_oip_path(scope["path"])
                     else {"code": "headers_too_large", "message": message}
                 )
                 body = orjson.dumps({"error": error})

@@ -1,8 +1,9 @@
 """ServiceManager: create, update and delete services, durably, with their tokens.
 
 The write side of ``/system/services``: definitions go to the `DefinitionStore`, deployments to
-the service's backend through the `Registry`. A private service gets a token when it is created;
-the token is returned once and only its hash is kept.
+the service's backend through the `Registry`. Every service gets a token when it is created (or
+first loaded from a file); a private service's is returned in the create answer, and the admin can
+read any back (`token`), since tokens are derived from a per-gateway key (`gateway.tokens`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.auth import hash_token, new_token
+from gateway.backends.base import Caveats
 from gateway.definitions import DefinitionStore
-from gateway.errors import Conflict, GatewayError
+from gateway.errors import Conflict, GatewayError, InvalidDefinition
 from gateway.registry import Entry, Registry
 from gateway.services import ServiceSpec
+from gateway.tokens import TokenKey
 
 log = logging.getLogger("gateway.management")
 
@@ -28,15 +30,17 @@ class Applied:
     name: str
     created: bool
     token: str | None = None
+    warnings: tuple[str, ...] = ()  # what the backend does not do of the definition
     previous: ServiceSpec | None = None  # the definition it replaced (an update)
 
 
 class ServiceManager:
     """Keeps the registry, the backends and the definition store in step."""
 
-    def __init__(self, registry: Registry, store: DefinitionStore) -> None:
+    def __init__(self, registry: Registry, store: DefinitionStore, key: TokenKey) -> None:
         self._registry = registry
         self._store = store
+        self._key = key
         self._lock = asyncio.Lock()
 
     def startup_entries(self, file_specs: Sequence[ServiceSpec]) -> list[Entry]:
@@ -48,15 +52,29 @@ class ServiceManager:
             previous = stored.get(spec.name)
             token_hash = previous.token_hash if previous else None
             self._store.save(spec, origin="file", token_hash=token_hash)
-            entries.append(self._registry.register(spec, token_hash))
+            if token_hash is None:
+                issued = self._key.issue()
+                self._store.set_token(spec.name, issued.token_hash, issued.salt)
+                token_hash = issued.token_hash
+            entries.append(self._register_at_start(spec, token_hash))
         for name, service in stored.items():
             if name in file_names:
                 continue
             if service.origin == "file":  # its file no longer declares it
                 self._store.delete(name)
                 continue
-            entries.append(self._registry.register(service.spec, service.token_hash))
+            entries.append(self._register_at_start(service.spec, service.token_hash))
         return entries
+
+    def _register_at_start(self, spec: ServiceSpec, token_hash: str | None) -> Entry:
+        """Register a service; one that cannot run here (its backend is not enabled) is listed
+        as failed with the reason, and the others start."""
+        try:
+            return self._registry.register(spec, token_hash)
+        except InvalidDefinition as exc:
+            log.error("%s", exc.message)
+            held = spec.model_copy(update={"cannot_run": exc.message})
+            return self._registry.register(held, token_hash)
 
     async def apply(self, specs: Sequence[ServiceSpec], *, replace: bool) -> list[Applied]:
         """Create (``replace=False``: 409 if one exists) or create-or-update services."""
@@ -73,10 +91,16 @@ class ServiceManager:
         previous = self._registry.find(spec.name)
         token: str | None = None
         token_hash = previous.token_hash if previous else None
-        if spec.visibility != "public" and token_hash is None:
-            token = new_token()
-            token_hash = hash_token(token)
+        salt: str | None = None
+        if token_hash is None:
+            issued = self._key.issue()
+            token_hash, salt = issued.token_hash, issued.salt
+            token = issued.token if spec.visibility != "public" else None
+        backend = self._registry.backend_for(spec)
+        warnings = tuple(backend.caveats(spec)) if isinstance(backend, Caveats) else ()
         self._store.save(spec, origin="api", token_hash=token_hash)
+        if salt is not None:
+            self._store.set_token(spec.name, token_hash, salt)
         try:
             await self._registry.apply(spec, token_hash)
         except GatewayError:
@@ -86,7 +110,9 @@ class ServiceManager:
             raise
         log.info("service %s %s", spec.name, "updated" if previous else "created")
         old = previous.spec if previous else None
-        return Applied(spec.name, created=previous is None, token=token, previous=old)
+        return Applied(
+            spec.name, created=previous is None, token=token, warnings=warnings, previous=old
+        )
 
     async def rollback(self, applied: Sequence[Applied]) -> None:
         """Undo `apply`: delete what it created, apply again what it replaced."""
@@ -118,7 +144,12 @@ class ServiceManager:
     async def rotate_token(self, name: str) -> str:
         """A new token for the service (the old one stops working)."""
         self._registry.get(name)
-        token = new_token()
-        self._registry.set_token_hash(name, hash_token(token))
-        self._store.set_token_hash(name, hash_token(token))
-        return token
+        issued = self._key.issue()
+        self._registry.set_token_hash(name, issued.token_hash)
+        self._store.set_token(name, issued.token_hash, issued.salt)
+        return issued.token
+
+    def token(self, name: str) -> str | None:
+        """The service's token (for the admin), or None when it cannot be derived."""
+        entry = self._registry.get(name)
+        return self._key.token(self._store.token_salt(name), entry.token_hash)

@@ -1,15 +1,19 @@
 """The data path: forwards request bodies to upstream runtimes over pooled keep-alive connections.
 
 aiohttp, not httpx, carries this path (measured here: about 8x the throughput; see ENVIRONMENT.md).
-Bodies pass through untouched. aiohttp's exceptions are translated into the `GatewayError` tree
-here, where they arise. A cold upstream (``Endpoint.cold_start_budget`` > 0) is retried until its
-budget runs out; a stale pooled connection is retried once.
+Bodies pass through untouched, with the headers of `FORWARDED_HEADERS` (the same allowlist in
+both directions; nothing else crosses, so no client credential reaches a runtime). aiohttp's
+exceptions are translated into the `GatewayError` tree here, where they arise. A cold upstream
+(``Endpoint.cold_start_budget`` > 0) is retried until its budget runs out; a stale pooled
+connection is retried once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -17,8 +21,17 @@ import aiohttp
 from gateway.backends.base import Endpoint
 from gateway.config import Settings
 from gateway.errors import Unavailable, UpstreamError, UpstreamTimeout
+from runtimes.oip import INFERENCE_HEADER
 
-_PASSED_HEADERS = ("Content-Type", "Retry-After")
+#: Headers the data path passes on, client -> upstream and upstream -> client; no others.
+#: ``Inference-Header-Content-Length`` splits an Open Inference Protocol body into its JSON part
+#: and its binary tensors; ``Retry-After`` tells a client when a busy or cold runtime takes work.
+FORWARDED_HEADERS = ("Content-Type", INFERENCE_HEADER, "Retry-After")
+
+
+def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The allowed headers out of ``headers`` (a case-insensitive mapping)."""
+    return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +80,22 @@ class Proxy:
         *,
         body: bytes | None = None,
         content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> UpstreamResponse:
-        """Send one request upstream; raises `Unavailable`, `UpstreamTimeout` or `UpstreamError`."""
+        """Send one request upstream; raises `Unavailable`, `UpstreamTimeout` or `UpstreamError`.
+
+        ``headers`` go as they are (filter them with `forwarded_headers`)."""
+        sent = dict(headers or {})
+        if content_type:
+            sent["Content-Type"] = content_type
         deadline = time.monotonic() + (timeout or self._settings.upstream_timeout)
         cold_since: float | None = None
         cold_until = time.monotonic() + endpoint.cold_start_budget
         stale_retry = True
         while True:
             try:
-                response = await self._send(endpoint, method, path, body, content_type, deadline)
+                response = await self._send(endpoint, method, path, body, sent, deadline)
             except aiohttp.ClientConnectorError as exc:  # refused: not (yet) listening
                 error: Exception = exc
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
@@ -109,11 +128,10 @@ class Proxy:
         method: str,
         path: str,
         body: bytes | None,
-        content_type: str | None,
+        headers: dict[str, str],
         deadline: float,
     ) -> UpstreamResponse:
         assert self._session is not None, "Proxy.start() was not called"
-        headers = {"Content-Type": content_type} if content_type else None
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise UpstreamTimeout(f"upstream {endpoint.base_url} did not answer in time")
@@ -122,13 +140,13 @@ class Proxy:
                 method,
                 endpoint.base_url + path,
                 data=body,
-                headers=headers,
+                headers=headers or None,
                 timeout=aiohttp.ClientTimeout(
                     total=remaining, sock_connect=self._settings.upstream_connect_timeout
                 ),
             ) as response:
                 payload = await response.read()
-                passed = {h: response.headers[h] for h in _PASSED_HEADERS if h in response.headers}
+                passed = forwarded_headers(response.headers)
                 return UpstreamResponse(response.status, payload, passed)
         except TimeoutError as exc:
             raise UpstreamTimeout(
@@ -136,6 +154,43 @@ class Proxy:
             ) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
             raise
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"upstream {endpoint.base_url} failed: {_reason(exc)}") from exc
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One exchange whose answer the caller reads as it comes (any method, the headers as
+        given, no redirect followed); `timeout` bounds each wait for data, not the whole."""
+        assert self._session is not None, "Proxy.start() was not called"
+        try:
+            async with self._session.request(
+                method,
+                endpoint.base_url + path,
+                data=body,
+                headers=dict(headers),
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    sock_connect=self._settings.upstream_connect_timeout,
+                    sock_read=timeout or self._settings.upstream_timeout,
+                ),
+            ) as response:
+                yield response
+        except aiohttp.ClientConnectorError as exc:
+            raise Unavailable(
+                f"upstream {endpoint.base_url} is not reachable ({_reason(exc)})", retry_after=1
+            ) from exc
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"upstream {endpoint.base_url} did not answer in time") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"upstream {endpoint.base_url} failed: {_reason(exc)}") from exc
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from gateway.backends.base import Backend, ServiceState, WaitsForReadiness
+from gateway.backends.declared import DeclaredBackend
 from gateway.errors import InvalidDefinition, ServiceNotFound
 from gateway.services import ServiceSpec
 
@@ -32,10 +33,13 @@ class Registry:
 
     def __init__(self, backends: Mapping[str, Backend]) -> None:
         self._backends = dict(backends)
+        self._declared = DeclaredBackend()  # services declared but not run here
         self._entries: dict[str, Entry] = {}
         self._pending: set[str] = set()
 
     def backend_for(self, spec: ServiceSpec) -> Backend:
+        if spec.cannot_run is not None:
+            return self._declared
         backend = self._backends.get(spec.backend)
         if backend is None:
             enabled = ", ".join(sorted(self._backends)) or "none"
@@ -48,6 +52,8 @@ class Registry:
     def register(self, spec: ServiceSpec, token_hash: str | None = None) -> Entry:
         """Make a service known (routable, answering 503 until deployed); see `deploy`."""
         entry = Entry(spec, self.backend_for(spec), token_hash)
+        if entry.backend is self._declared:
+            self._declared.hold(spec)
         self._entries[spec.name] = entry
         self._pending.add(spec.name)
         return entry
@@ -117,6 +123,6 @@ class Registry:
         return len(self._entries)
 
     async def aclose(self) -> None:
-        for backend in self._backends.values():
+        for backend in [*self._backends.values(), self._declared]:
             await backend.aclose()
         self._entries.clear()

@@ -7,6 +7,7 @@ backend where to send it and forwards the body untouched through the proxy.
 from __future__ import annotations
 
 import time
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,7 +17,7 @@ from gateway.config import Settings
 from gateway.errors import UnsupportedMediaType
 from gateway.limits import Admission, read_body
 from gateway.metrics import GatewayMetrics, ServiceMetrics
-from gateway.proxy import Proxy
+from gateway.proxy import Proxy, forwarded_headers
 from gateway.registry import Entry, Registry
 
 
@@ -46,16 +47,16 @@ class DataPlane:
         return await self._forward(request, "/predict", check_type=True, private=True)
 
     async def infer(self, request: Request) -> Response:
-        """POST /v2/models/{service}/infer: Open Inference Protocol v2, passed through."""
-        name = request.path_params["service"]
-        path = f"/v2/models/{name}/infer"
+        """POST /v2/models/{service}[/versions/{version}]/infer: Open Inference Protocol v2,
+        JSON or binary tensors, passed through."""
+        path = _model_path(request) + "/infer"
         return await self._forward(request, path, check_type=False, private=True)
 
     async def model_metadata(self, request: Request) -> Response:
-        """GET /v2/models/{service}[/ready]: the runtime's metadata or readiness."""
-        name = request.path_params["service"]
+        """GET /v2/models/{service}[/versions/{version}][/ready]: the runtime's metadata or
+        readiness."""
         suffix = "/ready" if request.url.path.endswith("/ready") else ""
-        return await self._forward(request, f"/v2/models/{name}{suffix}", check_type=False)
+        return await self._forward(request, _model_path(request) + suffix, check_type=False)
 
     async def _forward(
         self, request: Request, path: str, *, check_type: bool, private: bool = False
@@ -63,7 +64,7 @@ class DataPlane:
         started = time.perf_counter()
         name = request.path_params["service"]
         entry = self._registry.get(name)
-        metrics = self._service_metrics(name, entry.backend.name)
+        metrics = self.service_metrics(name, entry.backend.name)
         metrics.inflight.inc()
         code = 500
         try:
@@ -71,7 +72,7 @@ class DataPlane:
                 self._auth.require_service(
                     request, name, public=entry.public, token_hash=entry.token_hash
                 )
-            admission = self._admission(name)
+            admission = self.admission(name)
             await admission.acquire()
             try:
                 response = await self._send(request, entry, path, check_type, metrics)
@@ -87,7 +88,8 @@ class DataPlane:
             metrics.count(code)
             metrics.request_duration.observe(time.perf_counter() - started)
 
-    def _service_metrics(self, name: str, backend: str) -> ServiceMetrics:
+    def service_metrics(self, name: str, backend: str) -> ServiceMetrics:
+        """One service's metrics (shared by the HTTP and gRPC data paths)."""
         found = self._metrics_by_service.get((name, backend))
         if found is None:
             found = self._metrics_by_service[(name, backend)] = self._metrics.for_service(
@@ -95,7 +97,8 @@ class DataPlane:
             )
         return found
 
-    def _admission(self, name: str) -> Admission:
+    def admission(self, name: str) -> Admission:
+        """One service's admission control (shared by the HTTP and gRPC data paths)."""
         admission = self._admissions.get(name)
         if admission is None:
             settings = self._settings
@@ -114,11 +117,10 @@ class DataPlane:
         metrics: ServiceMetrics,
     ) -> Response:
         name = entry.spec.name
-        content_type = request.headers.get("content-type")
         body: bytes | None = None
         if request.method == "POST":
             if check_type:
-                self._check_content_type(content_type)
+                self._check_content_type(request.headers.get("content-type"))
             body = await read_body(request, self._settings.max_body_bytes)
         endpoint = entry.backend.endpoint(name)
         query = request.scope["query_string"].decode("latin-1")
@@ -128,7 +130,7 @@ class DataPlane:
             request.method,
             f"{path}?{query}" if query else path,
             body=body,
-            content_type=content_type,
+            headers=forwarded_headers(request.headers),
             timeout=entry.spec.timeout,
         )
         metrics.upstream_duration.observe(time.perf_counter() - upstream_started)
@@ -146,3 +148,10 @@ class DataPlane:
             "image/png...), multipart/form-data with 'file' parts, or JSON "
             '{"instances": [{"b64": ...}]}'
         )
+
+
+def _model_path(request: Request) -> str:
+    """The runtime's path of the model (and version) the request names."""
+    path = f"/v2/models/{request.path_params['service']}"
+    version = request.path_params.get("version")
+    return path if version is None else f"{path}/versions/{quote(version, safe='')}"

@@ -16,6 +16,8 @@ from starlette.applications import Starlette
 
 from gateway.auth import check_exposure
 from gateway.config import Settings
+from gateway.hardening import harden
+from gateway.http_protocol import JsonErrorProtocol
 from gateway.services import ServiceSpec, StorageSpec, load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -27,11 +29,15 @@ def add_serve_command(sub: Any) -> None:
     serve.add_argument("-f", "--file", action="append", type=Path, default=[], help="FDL file")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--grpc-port", type=int, help="Open Inference Protocol gRPC; 0: off")
     serve.set_defaults(func=serve_command)
 
 
 def serve_command(args: argparse.Namespace) -> int:
     """Run the gateway with `Settings` from the environment, overridden by the flags."""
+    # Set before grpc loads: the local backend forks runtime processes (and execs them at once)
+    # while gRPC runs; grpc's fork handlers have nothing to do there but log that they skipped.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     from gateway.app import create_app
 
     overrides: dict[str, object] = {}
@@ -39,6 +45,8 @@ def serve_command(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
+    if args.grpc_port is not None:
+        overrides["grpc_port"] = args.grpc_port
     if args.file:
         overrides["files"] = tuple(args.file)
     settings = Settings().model_copy(update=overrides)
@@ -47,13 +55,16 @@ def serve_command(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format=LOG_FORMAT, datefmt="%H:%M:%S", force=True
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per readiness poll
+    harden(settings)  # secrets out of os.environ, non-dumpable, data folder 0700
     specs: list[ServiceSpec] = []
     storage: dict[str, StorageSpec] = {}
     for path in settings.files:
-        document = load_file(path)
+        document = load_file(path, cluster_id=settings.cluster_id)
+        for line in document.warnings:
+            logging.getLogger("gateway").warning("%s", line)
         specs.extend(document.services)
         storage.update(document.storage)
-    run_app(create_app(settings, specs, storage=storage), settings)
+    run_app(create_app(settings, specs, storage=storage, serve_grpc=True), settings)
     return 0
 
 
@@ -70,7 +81,7 @@ def run_app(app: Starlette, settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=JsonErrorProtocol,  # httptools, with our JSON body on requests it cannot parse
         access_log=False,
         log_level=settings.log_level,
         log_config=None,

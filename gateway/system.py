@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -16,7 +17,13 @@ from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.errors import Unavailable
 from gateway.metrics import GatewayMetrics
+from gateway.oscar_shape import oscar_service
 from gateway.registry import Entry, Registry
+from gateway.services import StorageSpec
+from runtimes.oip import EXTENSIONS
+
+#: What ``GET /v2`` and gRPC ServerMetadata say of this server.
+SERVER_NAME = "inference-gateway"
 
 
 def json_response(data: Any, status_code: int = 200) -> Response:
@@ -24,13 +31,27 @@ def json_response(data: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
 
 
+def server_metadata() -> dict[str, Any]:
+    """The gateway's OIP server metadata, the same over HTTP and gRPC."""
+    return {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}
+
+
 class SystemRoutes:
     """Handlers that describe the gateway itself."""
 
     def __init__(
-        self, settings: Settings, registry: Registry, metrics: GatewayMetrics, auth: Authenticator
+        self,
+        settings: Settings,
+        registry: Registry,
+        metrics: GatewayMetrics,
+        auth: Authenticator,
+        *,
+        tokens: Callable[[str], str | None] | None = None,
+        storage: Mapping[str, StorageSpec] | None = None,
     ) -> None:
         self._settings = settings
+        self._tokens = tokens
+        self._storage = storage or {}
         self._auth = auth
         self._registry = registry
         self._metrics = metrics
@@ -47,6 +68,10 @@ class SystemRoutes:
         if not self._registry.all_ready():
             raise Unavailable("not every service is ready yet", retry_after=1)
         return json_response({"ready": True})
+
+    async def server_metadata(self, request: Request) -> Response:
+        """GET /v2: Open Inference Protocol server metadata (name, version, extensions)."""
+        return json_response(server_metadata())
 
     async def info(self, request: Request) -> Response:
         """GET /system/info: version, backends, services count."""
@@ -67,9 +92,15 @@ class SystemRoutes:
         return json_response([self._describe(entry) for entry in self._registry])
 
     async def get_service(self, request: Request) -> Response:
-        """GET /system/services/{name}: one service's definition and state."""
+        """GET /system/services/{name}: one service's definition and state (OSCAR's fields,
+        with its ``token``: only the admin gets here)."""
         self._auth.require_admin(request)
-        return json_response(self._describe(self._registry.get(request.path_params["name"])))
+        entry = self._registry.get(request.path_params["name"])
+        described = self._describe(entry)
+        token = self._tokens(entry.spec.name) if self._tokens is not None else None
+        if token is not None:
+            described["token"] = token
+        return json_response(described)
 
     async def metrics(self, request: Request) -> Response:
         """GET /metrics: Prometheus exposition."""
@@ -82,6 +113,7 @@ class SystemRoutes:
     def _describe(self, entry: Entry) -> dict[str, Any]:
         state = entry.backend.status(entry.spec.name)
         return {
+            **oscar_service(entry.spec, self._storage),
             "name": entry.spec.name,
             "backend": entry.backend.name,
             "state": state.state,

@@ -13,6 +13,8 @@ import uvicorn
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
+from runtimes.prctl import forbid_inspection
+
 
 class ServedSettings(Protocol):
     """What every runtime's settings carry."""
@@ -43,6 +45,7 @@ def serve(
     parser.add_argument("--host", help="override RUNTIME_HOST")
     parser.add_argument("--port", type=int, help="override RUNTIME_PORT")
     args = parser.parse_args(argv)
+    forbid_inspection()  # a same-user script may not read this process's environment or memory
     try:
         settings = load_settings()  # required fields come from the environment
     except ValidationError as exc:

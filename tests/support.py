@@ -89,12 +89,15 @@ def server_process(
     ready_path: str = "/v2/health/ready",
     timeout: float = 120.0,
 ) -> Iterator[ServerProcess]:
-    """Start `command`, wait until `ready_path` answers 200, stop it on exit."""
+    """Start `command`, wait until `ready_path` answers 200, stop it on exit.
+
+    A gateway started here serves no gRPC unless `command` asks (``--grpc-port``): its default
+    port would be shared by every gateway the tests start at once."""
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             list(command),
             cwd=ROOT,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "GATEWAY_GRPC_PORT": "0", **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -16,6 +16,7 @@ class Endpoint:
 
     base_url: str
     cold_start_budget: float = 0.0  # seconds the proxy may keep retrying a cold upstream
+    grpc_target: str | None = None  # host:port of its Open Inference Protocol gRPC server
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +60,11 @@ class WaitsForReadiness(Protocol):
 
     async def wait_ready(self, name: str, timeout: float) -> ServiceState:
         """The state once the service is ready or failed, or as it is after `timeout` seconds."""
+
+
+@runtime_checkable
+class Caveats(Protocol):
+    """A backend that can say what it will not do of a definition (one line each)."""
+
+    def caveats(self, spec: ServiceSpec) -> list[str]:
+        """What running `spec` here leaves out, e.g. "runs without its image"."""

@@ -24,6 +24,7 @@ from gateway.backends.kube import KubeApi, Obj
 from gateway.backends.kube_access import DEPLOYMENT, JOBS, AccessCheck
 from gateway.backends.kube_informer import Informer
 from gateway.backends.objects import (
+    GRPC_PORT,
     MANAGED_BY,
     MANAGER,
     deployment_objects,
@@ -32,6 +33,7 @@ from gateway.backends.objects import (
     selector,
 )
 from gateway.backends.reconcile import Periodic
+from gateway.backends.secrets import apply_secret, delete_secret
 from gateway.config import Settings
 from gateway.errors import ServiceNotFound, Unavailable
 from gateway.services import ServiceSpec
@@ -49,7 +51,11 @@ def ready_urls(slices: list[Obj], service: str) -> list[str]:
     for item in slices:
         if (item.get("metadata", {}).get("labels") or {}).get(SERVICE_NAME_LABEL) != service:
             continue
-        ports = [p.get("port") for p in item.get("ports") or [] if p.get("port")]
+        ports = [
+            p.get("port")
+            for p in item.get("ports") or []
+            if p.get("port") and p.get("name") in (None, "", "http")
+        ]
         for endpoint in item.get("endpoints") or []:
             if (endpoint.get("conditions") or {}).get("ready") is False:
                 continue
@@ -151,6 +157,8 @@ class DeploymentBackend:
         deployment_objects(spec, self._settings)  # an invalid placement fails before any API call
         await self._access.ensure()
         self._informer.start()
+        previous = self._specs.get(spec.name)
+        await apply_secret(self._kube, spec, self._settings, previous)
         await self._apply_all(spec)
         self._specs[spec.name] = spec
         self._reconciler.ensure_started()
@@ -171,7 +179,7 @@ class DeploymentBackend:
 
     async def remove(self, name: str) -> None:
         """Delete the Deployment, its Service and its HPA (already gone is fine)."""
-        self._specs.pop(name, None)
+        known = self._specs.pop(name, None)
         self._informer.forget(name)
         self._urls.pop(name, None)
         namespace = self._settings.kube_namespace
@@ -183,6 +191,8 @@ class DeploymentBackend:
         ):
             await self._kube.delete(self._where(kind, name), fn, name, namespace)
         await self._kube.delete_jobs(selector(name))
+        if known is None or known.secrets:
+            await delete_secret(self._kube, name, self._settings)
 
     async def reconcile(self) -> None:
         """Re-apply every service: recreate deleted objects, restore a replica count below min."""
@@ -210,7 +220,9 @@ class DeploymentBackend:
         self._known(name)
         if self._route == "service":
             namespace = self._settings.kube_namespace
-            return Endpoint(f"http://{name}.{namespace}.svc.cluster.local")
+            host = f"{name}.{namespace}.svc.cluster.local"
+            grpc = f"{host}:{GRPC_PORT}" if self._specs[name].runtime == "onnx" else None
+            return Endpoint(f"http://{host}", grpc_target=grpc)
         urls = self._urls.get(name) or []
         if not urls:
             raise Unavailable(f"service {name!r} has no ready endpoint yet", retry_after=1)

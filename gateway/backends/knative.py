@@ -22,6 +22,7 @@ from gateway.backends.kube_access import JOBS, KNATIVE, AccessCheck
 from gateway.backends.kube_informer import Informer
 from gateway.backends.objects import MANAGED_BY, MANAGER, knative_service, selector
 from gateway.backends.reconcile import Periodic
+from gateway.backends.secrets import apply_secret, delete_secret
 from gateway.config import Settings
 from gateway.errors import ServiceNotFound, Unavailable
 from gateway.services import ServiceSpec
@@ -100,6 +101,8 @@ class KnativeBackend:
         knative_service(spec, self._settings)  # an invalid placement fails before any API call
         await self._access.ensure()
         self._informer.start()
+        previous = self._specs.get(spec.name)
+        await apply_secret(self._kube, spec, self._settings, previous)
         await self._apply(spec)
         self._specs[spec.name] = spec
         self._reconciler.ensure_started()
@@ -114,7 +117,7 @@ class KnativeBackend:
 
     async def remove(self, name: str) -> None:
         """Delete the Knative Service (already gone is fine); Knative deletes what it owns."""
-        self._specs.pop(name, None)
+        known = self._specs.pop(name, None)
         self._informer.forget(name)
         api = self._kube.custom()
         await self._kube.delete(
@@ -127,6 +130,8 @@ class KnativeBackend:
             name,
         )
         await self._kube.delete_jobs(selector(name))
+        if known is None or known.secrets:
+            await delete_secret(self._kube, name, self._settings)
 
     async def reconcile(self) -> None:
         """Re-apply every service: recreate what was deleted, undo changes made behind our back."""

@@ -31,13 +31,18 @@ def _verbs(group: str, resource: str, *verbs: str) -> tuple[Verb, ...]:
 
 
 WATCHED = ("list", "watch")  # the Informer of each kind
+# the Secret that carries a service's own `secrets` into its pods (gateway/backends/secrets.py:
+# created, replaced whole on each apply, deleted with the service)
+SERVICE_SECRETS = _verbs("", "secrets", "create", "update", "delete")
 KNATIVE = (
     *_verbs("serving.knative.dev", "services", "create", "patch", "delete", *WATCHED),
+    *SERVICE_SECRETS,
     *_verbs("", "pods", "list"),  # logs: the newest pod
     *_verbs("", "pods/log", "get"),
 )
 DEPLOYMENT = (
     *_verbs("apps", "deployments", "create", "patch", "delete", *WATCHED),
+    *SERVICE_SECRETS,
     # its Service and HPA name the Deployment as owner with blockOwnerDeletion, which admission
     # (OwnerReferencesPermissionEnforcement) allows only with update on the owner's finalizers
     *_verbs("apps", "deployments/finalizers", "update"),

@@ -10,13 +10,22 @@ from pathlib import Path
 import httpx
 
 from gateway.backends.base import Endpoint, ServiceState
+from gateway.backends.honesty import gpu_present, local_caveats
 from gateway.backends.process import RuntimeProcess
-from gateway.backends.runtime_env import RUNTIME_MODULES, runtime_env, runtime_threads
+from gateway.backends.runtime_env import (
+    RUNTIME_MODULES,
+    runtime_env,
+    runtime_threads,
+    secret_env,
+)
 from gateway.config import Settings
 from gateway.errors import InvalidDefinition, ServiceNotFound, Unavailable
 from gateway.services import ServiceSpec
 
 log = logging.getLogger("gateway.local")
+
+#: Runtimes that serve the Open Inference Protocol over gRPC too.
+GRPC_RUNTIMES = ("onnx",)
 
 
 class LocalBackend:
@@ -24,19 +33,29 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, has_gpu: bool | None = None) -> None:
         self._settings = settings
         self._http = httpx.AsyncClient()
         self._runtimes: dict[str, RuntimeProcess] = {}
+        self._caveats: dict[str, list[str]] = {}
+        self._has_gpu = gpu_present() if has_gpu is None else has_gpu
+
+    def caveats(self, spec: ServiceSpec) -> list[str]:
+        """What running `spec` as a local process leaves out (its image, a missing GPU)."""
+        return local_caveats(spec, has_gpu=self._has_gpu)
 
     def runtime_env(self, spec: ServiceSpec) -> dict[str, str]:
-        """The ``RUNTIME_*`` environment that configures the service's runtime process."""
-        return runtime_env(
-            spec,
-            threads=runtime_threads(spec, self._settings.runtime_threads),
-            max_body_bytes=self._settings.max_body_bytes,
-            log_level=self._settings.log_level,
-        )
+        """The environment of the service's runtime process: its secrets, its variables and
+        the ``RUNTIME_*`` settings."""
+        return {
+            **secret_env(spec),
+            **runtime_env(
+                spec,
+                threads=runtime_threads(spec, self._settings.runtime_threads),
+                max_body_bytes=self._settings.max_body_bytes,
+                log_level=self._settings.log_level,
+            ),
+        }
 
     async def deploy(self, spec: ServiceSpec) -> None:
         module = RUNTIME_MODULES.get(spec.runtime)
@@ -51,6 +70,9 @@ class LocalBackend:
         old = self._runtimes.pop(spec.name, None)
         if old is not None:
             await old.stop()
+        self._caveats[spec.name] = self.caveats(spec)
+        for line in self._caveats[spec.name]:
+            log.warning("%s", line)
         runtime = RuntimeProcess(
             spec.name,
             [self._settings.runtime_python, "-m", module],
@@ -59,6 +81,7 @@ class LocalBackend:
             http=self._http,
             start_timeout=self._settings.runtime_start_timeout,
             backoff_max=self._settings.restart_backoff_max,
+            grpc=spec.runtime in GRPC_RUNTIMES,
         )
         self._runtimes[spec.name] = runtime
         runtime.start()
@@ -67,6 +90,7 @@ class LocalBackend:
 
     async def remove(self, name: str) -> None:
         runtime = self._runtimes.pop(name, None)
+        self._caveats.pop(name, None)
         if runtime is None:
             raise ServiceNotFound(f"service {name!r} is not deployed on the local backend")
         await runtime.stop()
@@ -77,7 +101,7 @@ class LocalBackend:
             raise ServiceNotFound(f"service {name!r} is not deployed")
         if runtime.base_url is None:
             raise Unavailable(f"service {name!r} is {runtime.state}, retry shortly", retry_after=1)
-        return Endpoint(runtime.base_url)
+        return Endpoint(runtime.base_url, grpc_target=runtime.grpc_target)
 
     def status(self, name: str) -> ServiceState:
         runtime = self._runtimes.get(name)
@@ -87,7 +111,7 @@ class LocalBackend:
             state=runtime.state,
             replicas=1 if runtime.state == "ready" else 0,
             url=runtime.base_url,
-            detail=runtime.detail,
+            detail="; ".join(filter(None, [*self._caveats.get(name, []), runtime.detail])),
             restarts=runtime.restarts,
         )
 

@@ -1,16 +1,20 @@
 """The Kubernetes objects the backends write, built as plain dicts from a `ServiceSpec`.
 
 Pure functions, no API calls: tests validate their output against the official schemas. Every
-object carries the labels `labels(name)`; the Knative Service is built in `knative_service`, the
-Deployment, its ClusterIP Service and its HorizontalPodAutoscaler in `deployment_objects`, and the
-``batch/v1`` Job that runs one gateway job (`batch_job`) in the service's image and placement.
+object carries the labels `labels(name)` over the service's own ``kube_labels``, and its
+``annotations``; the Knative Service is built in `knative_service`, the Deployment, its ClusterIP
+Service and its HorizontalPodAutoscaler in `deployment_objects` (an ``expose``d service runs its
+own image and port: `gateway.backends.exposed`), the ``batch/v1`` Job that runs one gateway job
+(`batch_job`) in the service's image and placement, and the Secret that carries the service's
+``secrets`` into its pods (`service_secret`, through ``envFrom``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway.backends.pod_security import restrict
+from gateway.backends.exposed import exposed_container
+from gateway.backends.pod_security import restrict, restrict_container
 from gateway.backends.runtime_env import SCRIPT_ITEM_TIMEOUT, runtime_env
 from gateway.backends.variants import Placement, placement
 from gateway.config import Settings
@@ -22,6 +26,7 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "inference-gateway"
 SERVICE_LABEL = "inference-gateway/service"
 CONTAINER_PORT = 8080
+GRPC_PORT = 8081  # the runtime's Open Inference Protocol gRPC port (Deployments only, see below)
 READY_PATH = "/v2/health/ready"
 DEFAULT_TIMEOUT_SECONDS = 300
 MAX_TIMEOUT_SECONDS = 600  # Knative's default max-revision-timeout-seconds
@@ -39,6 +44,49 @@ def labels(name: str) -> dict[str, str]:
     return {MANAGED_BY: MANAGER, SERVICE_LABEL: name, "app.kubernetes.io/name": name}
 
 
+def object_labels(spec: ServiceSpec) -> dict[str, str]:
+    """The labels of the objects made for `spec`: its own ``kube_labels`` under ours."""
+    return {**spec.kube_labels, **labels(spec.name)}
+
+
+def metadata(spec: ServiceSpec, settings: Settings, **extra: Any) -> Obj:
+    """``metadata`` of an object named after `spec`: namespace, labels, annotations."""
+    meta: Obj = {"name": spec.name, "namespace": settings.kube_namespace, **extra}
+    meta["labels"] = {**object_labels(spec), **meta.get("labels", {})}
+    if spec.annotations:
+        meta["annotations"] = dict(spec.annotations)
+    return meta
+
+
+def template_metadata(spec: ServiceSpec, annotations: dict[str, str] | None = None) -> Obj:
+    """``metadata`` of a pod template: the service's labels, its annotations (ours win)."""
+    meta: Obj = {"labels": object_labels(spec)}
+    merged = {**spec.annotations, **(annotations or {})}
+    if merged:
+        meta["annotations"] = merged
+    return meta
+
+
+def secret_name(service: str) -> str:
+    """The Secret that holds a service's ``secrets``."""
+    return f"{service}-secrets"
+
+
+def service_secret(spec: ServiceSpec, settings: Settings) -> Obj:
+    """The ``v1`` Secret with the service's ``secrets`` (read by its pods through ``envFrom``)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": secret_name(spec.name),
+            "namespace": settings.kube_namespace,
+            "labels": object_labels(spec),
+        },
+        "type": "Opaque",
+        "stringData": {key: value.get_secret_value() for key, value in spec.secrets.items()},
+    }
+
+
 def selector(name: str) -> str:
     """A label selector for the objects of service `name`."""
     return f"{MANAGED_BY}={MANAGER},{SERVICE_LABEL}={name}"
@@ -53,19 +101,29 @@ def container(spec: ServiceSpec, settings: Settings, where: Placement) -> Obj:
         log_level=settings.log_level,
         with_paths=False,
     )
-    requests = {"cpu": spec.cpu, "memory": spec.memory}
-    return {
+    runtime: Obj = {
         "name": "runtime",
         "image": where.image,
         "ports": [{"name": "http1", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
         "env": [{"name": key, "value": value} for key, value in sorted(env.items())],
-        "resources": {"requests": requests, "limits": {**requests, **where.extra_limits}},
+        "resources": resources(spec, where),
         "readinessProbe": {
             "httpGet": {"path": READY_PATH, "port": CONTAINER_PORT},
             "periodSeconds": 2,
             "failureThreshold": 3,
         },
     }
+    if spec.secrets:
+        runtime["envFrom"] = [{"secretRef": {"name": secret_name(spec.name)}}]
+    return runtime
+
+
+def resources(spec: ServiceSpec, where: Placement) -> Obj:
+    """Requests and limits: cpu, memory (and ephemeral storage) as asked, plus the GPU."""
+    requests = {"cpu": spec.cpu, "memory": spec.memory}
+    if spec.ephemeral_storage:
+        requests["ephemeral-storage"] = spec.ephemeral_storage
+    return {"requests": requests, "limits": {**requests, **where.extra_limits}}
 
 
 def runtime_threads_for(spec: ServiceSpec, settings: Settings) -> int:
@@ -79,6 +137,8 @@ def runtime_threads_for(spec: ServiceSpec, settings: Settings) -> int:
 def pod_spec(spec: ServiceSpec, settings: Settings, where: Placement) -> Obj:
     """The pod spec shared by a Knative revision and a Deployment."""
     pod: Obj = {"containers": [container(spec, settings, where)]}
+    if spec.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": name} for name in spec.image_pull_secrets]
     if where.node_selector:
         pod["nodeSelector"] = dict(where.node_selector)
     if where.tolerations:
@@ -113,14 +173,10 @@ def knative_service(spec: ServiceSpec, settings: Settings) -> Obj:
     return {
         "apiVersion": "serving.knative.dev/v1",
         "kind": "Service",
-        "metadata": {
-            "name": spec.name,
-            "namespace": settings.kube_namespace,
-            "labels": labels(spec.name),
-        },
+        "metadata": metadata(spec, settings),
         "spec": {
             "template": {
-                "metadata": {"labels": labels(spec.name), "annotations": annotations},
+                "metadata": template_metadata(spec, annotations),
                 "spec": revision,
             }
         },
@@ -130,9 +186,30 @@ def knative_service(spec: ServiceSpec, settings: Settings) -> Obj:
 def deployment_objects(spec: ServiceSpec, settings: Settings) -> tuple[Obj, Obj, Obj]:
     """The apps/v1 Deployment, the ClusterIP Service and the autoscaling/v2 HPA for `spec`."""
     where = placement(spec, settings.gpu_node_label)
-    name, namespace = spec.name, settings.kube_namespace
-    meta = {"name": name, "namespace": namespace, "labels": labels(name)}
+    name = spec.name
+    meta = metadata(spec, settings)
     match = {SERVICE_LABEL: name}
+    pod = pod_spec(spec, settings, where)
+    port = CONTAINER_PORT
+    if spec.expose is not None:  # its own image, restricted too (Pod Security, see pod_spec)
+        exposed = exposed_container(
+            spec, where, resources=resources(spec, where), secret=secret_name(name)
+        )
+        pod["containers"] = [restrict_container(exposed, read_only_root=False)]
+        port = spec.expose.api_port
+    elif spec.runtime == "onnx":  # gRPC too: a Deployment may expose two ports (a Knative
+        # revision only one, so Knative services are reached over HTTP alone)
+        runtime = pod["containers"][0]
+        runtime["ports"].append({"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"})
+        runtime["env"] = sorted(
+            [*runtime["env"], {"name": "RUNTIME_GRPC_PORT", "value": str(GRPC_PORT)}],
+            key=lambda item: str(item["name"]),
+        )
+    ports = [{"name": "http", "port": 80, "targetPort": port, "protocol": "TCP"}]
+    if spec.expose is None and spec.runtime == "onnx":
+        ports.append(
+            {"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT, "protocol": "TCP"}
+        )
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -140,10 +217,7 @@ def deployment_objects(spec: ServiceSpec, settings: Settings) -> tuple[Obj, Obj,
         "spec": {
             "replicas": min_replicas(spec),
             "selector": {"matchLabels": match},
-            "template": {
-                "metadata": {"labels": labels(name)},
-                "spec": pod_spec(spec, settings, where),
-            },
+            "template": {"metadata": template_metadata(spec), "spec": pod},
         },
     }
     service = {
@@ -153,9 +227,7 @@ def deployment_objects(spec: ServiceSpec, settings: Settings) -> tuple[Obj, Obj,
         "spec": {
             "type": "ClusterIP",
             "selector": match,
-            "ports": [
-                {"name": "http", "port": 80, "targetPort": CONTAINER_PORT, "protocol": "TCP"}
-            ],
+            "ports": ports,
         },
     }
     hpa = {
@@ -165,7 +237,7 @@ def deployment_objects(spec: ServiceSpec, settings: Settings) -> tuple[Obj, Obj,
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicas": min_replicas(spec),
-            "maxReplicas": max(min_replicas(spec), spec.max_scale),
+            "maxReplicas": max_replicas(spec),
             "metrics": [
                 {
                     "type": "Resource",
@@ -173,7 +245,7 @@ def deployment_objects(spec: ServiceSpec, settings: Settings) -> tuple[Obj, Obj,
                         "name": "cpu",
                         "target": {
                             "type": "Utilization",
-                            "averageUtilization": HPA_CPU_UTILISATION,
+                            "averageUtilization": cpu_target(spec),
                         },
                     },
                 }
@@ -216,27 +288,43 @@ def batch_job(
     runner["name"] = "batch"
     runner["command"] = list(JOB_COMMAND)
     runner["env"] += [{"name": key, "value": value} for key, value in sorted(env.items())]
-    if secret is not None:
-        runner["envFrom"] = [{"secretRef": {"name": secret}}]
+    if secret is not None:  # the storage credentials, next to the service's own secrets
+        runner["envFrom"] = [*runner.get("envFrom", []), {"secretRef": {"name": secret}}]
     pod["restartPolicy"] = "Never"
     pod["automountServiceAccountToken"] = False  # the pod never calls the Kubernetes API
-    job_labels = {**labels(spec.name), JOB_LABEL: job_id}
+    job_labels = {**object_labels(spec), JOB_LABEL: job_id}
+    template = template_metadata(spec)
+    template["labels"] = job_labels
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": name, "namespace": settings.kube_namespace, "labels": job_labels},
+        "metadata": metadata(spec, settings, name=name, labels=job_labels),
         "spec": {
             "backoffLimit": JOB_BACKOFF_LIMIT,
             "activeDeadlineSeconds": job_deadline(spec, items),
             "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
-            "template": {"metadata": {"labels": job_labels}, "spec": pod},
+            "template": {"metadata": template, "spec": pod},
         },
     }
 
 
 def min_replicas(spec: ServiceSpec) -> int:
-    """A Deployment is pre-warmed: at least one replica, whatever min_scale says."""
+    """A Deployment is pre-warmed: at least one replica, whatever min_scale says (an exposed
+    service: its ``expose.min_scale``)."""
+    if spec.expose is not None:
+        return spec.expose.min_scale
     return max(1, spec.min_scale)
+
+
+def max_replicas(spec: ServiceSpec) -> int:
+    """The HPA's ceiling (an exposed service: its ``expose.max_scale``)."""
+    ceiling = spec.expose.max_scale if spec.expose is not None else spec.max_scale
+    return max(min_replicas(spec), ceiling)
+
+
+def cpu_target(spec: ServiceSpec) -> int:
+    """The HPA's CPU utilisation target, percent (an exposed service: ``cpu_threshold``)."""
+    return spec.expose.cpu_threshold if spec.expose is not None else HPA_CPU_UTILISATION
 
 
 def owned_by(obj: Obj, owner: Obj) -> Obj:

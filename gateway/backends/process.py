@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -17,16 +16,15 @@ from pathlib import Path
 import httpx
 
 from gateway.backends.base import State
+from runtimes.environment import runtime_environment
+from runtimes.prctl import set_parent_death_signal
 
 log = logging.getLogger("gateway.local")
-
-_PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: the runtime gets SIGTERM if the gateway dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    set_parent_death_signal(signal.SIGTERM)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -49,8 +47,10 @@ class RuntimeProcess:
         http: httpx.AsyncClient,
         start_timeout: float,
         backoff_max: float,
+        grpc: bool = False,
     ) -> None:
         self.name = name
+        self._grpc = grpc
         self._command = list(command)
         self._env = dict(env)
         self._log_path = log_path
@@ -59,6 +59,7 @@ class RuntimeProcess:
         self._backoff_max = backoff_max
         self.state: State = "starting"
         self.base_url: str | None = None
+        self.grpc_target: str | None = None  # host:port of its gRPC server, when it has one
         self.restarts = 0
         self.detail = ""
         self._proc: asyncio.subprocess.Process | None = None
@@ -91,7 +92,7 @@ class RuntimeProcess:
             if self._stopping:
                 break
             self._ready.clear()
-            self.state, self.base_url = "restarting", None
+            self.state, self.base_url, self.grpc_target = "restarting", None, None
             self.restarts += 1
             if time.monotonic() - started > 30:
                 backoff = 0.2
@@ -101,7 +102,13 @@ class RuntimeProcess:
 
     async def _run_once(self) -> None:
         port = free_port()
-        env = {**os.environ, **self._env, "RUNTIME_HOST": "127.0.0.1", "RUNTIME_PORT": str(port)}
+        config = {**self._env, "RUNTIME_HOST": "127.0.0.1", "RUNTIME_PORT": str(port)}
+        grpc_target = None
+        if self._grpc:  # the runtime's gRPC port is advertised the same way as its HTTP port
+            grpc_port = free_port()
+            config["RUNTIME_GRPC_PORT"] = str(grpc_port)
+            grpc_target = f"127.0.0.1:{grpc_port}"
+        env = runtime_environment(os.environ, {}, config)  # the allowlist: no GATEWAY_*, no keys
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         with self._log_path.open("ab") as logfile:
@@ -118,7 +125,7 @@ class RuntimeProcess:
         log.info("runtime %s: started pid %d on port %d", self.name, proc.pid, port)
         url = f"http://127.0.0.1:{port}"
         if await self._await_ready(proc, url):
-            self.state, self.base_url = "ready", url
+            self.state, self.base_url, self.grpc_target = "ready", url, grpc_target
             self._ready.set()
             log.info("runtime %s: ready in %.2f s at %s", self.name, time.monotonic() - t0, url)
         elif proc.returncode is None:

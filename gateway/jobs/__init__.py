@@ -16,6 +16,8 @@ from starlette.routing import Route
 
 from gateway.auth import Authenticator
 from gateway.config import Settings
+from gateway.errors import GatewayError
+from gateway.jobs.dcache import event_sources
 from gateway.jobs.intake import Intake
 from gateway.jobs.model import Item, Job, ObjectRef
 from gateway.jobs.routes import JobRoutes
@@ -26,7 +28,8 @@ from gateway.jobs.workers import Workers
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Proxy
 from gateway.registry import Registry
-from gateway.storage import ObjectStore
+from gateway.services import ServiceSpec
+from gateway.storage import ObjectStore, check_stores
 
 if TYPE_CHECKING:
     from gateway.jobs.kube import KubeJobs
@@ -49,9 +52,10 @@ class JobService:
     ) -> None:
         self.stores = dict(stores)
         self.store = JobStore(settings.jobs_db or settings.data_dir / "jobs.db")
-        runner = ItemRunner(
+        self.runner = runner = ItemRunner(
             registry, proxy, self.stores, self._pipeline,
             upstream_timeout=settings.upstream_timeout,
+            result_max_bytes=settings.job_result_max_bytes,
         )  # fmt: skip
         self.kube: KubeJobs | None = None
         if {"knative", "deployment"} & set(settings.backends) or self.store.unfinished_kube_jobs():
@@ -66,9 +70,12 @@ class JobService:
             self.store, registry, self.stores, self.intake, settings.watch_interval
         )
         self._routes = JobRoutes(
-            settings, self.store, self.intake, registry, auth or Authenticator(settings)
-        )
+            settings, self.store, self.intake, registry, auth or Authenticator(settings),
+            self.stores,
+        )  # fmt: skip
         self._watching: asyncio.Task[None] | None = None
+        self._events: list[asyncio.Task[None]] = []
+        self._registry, self._data_dir = registry, settings.data_dir
         if settings.events_token is None and settings.admin_token is not None:
             log.info("POST /events/s3 takes the admin token: set GATEWAY_EVENTS_TOKEN for its own")
 
@@ -77,21 +84,41 @@ class JobService:
         if written:
             await self.intake.objects_created(written, "pipeline")
 
+    async def store_outputs(
+        self, spec: ServiceSpec, files: list[tuple[str, bytes]]
+    ) -> list[ObjectRef]:
+        """Store a synchronous call's output files as a job's would be (pipelines follow)."""
+        written = [output.ref for output in await self.runner.write(spec, files)]
+        await self._pipeline(written)
+        return written
+
     def routes(self) -> list[Route]:
         return self._routes.routes()
 
     async def start(self) -> None:
-        """Resume interrupted work and start the bucket watcher."""
+        """Check the stores, resume interrupted work, start the bucket watcher and the storage
+        event sources (dCache)."""
+        try:
+            await check_stores(self.stores)
+        except GatewayError:  # the gateway does not start: release what the stores opened
+            for objects in self.stores.values():
+                await objects.aclose()
+            raise
         self.workers.start()
         if self.kube is not None:
             self.kube.resume()
         self._watching = asyncio.create_task(self.watcher.run(), name="bucket-watcher")
+        self._events = [
+            asyncio.create_task(source.run(), name=f"events-{source.storage}")
+            for source in event_sources(self.stores, self._registry, self.intake, self._data_dir)
+        ]
 
     async def aclose(self) -> None:
-        if self._watching is not None:
-            self._watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watching
+        for task in [self._watching, *self._events]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.workers.aclose()
         if self.kube is not None:
             await self.kube.aclose()

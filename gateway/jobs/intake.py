@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
-from gateway.errors import InvalidInput
+from gateway.errors import InvalidInput, NotFound
 from gateway.jobs.bindings import consumers, input_binding
 from gateway.jobs.model import Job, ObjectRef
 from gateway.jobs.store import JobStore
 from gateway.registry import Registry
-from gateway.storage import ObjectStore, join_key
+from gateway.storage import ObjectStore, check_key, join_key
 
 
 class Intake:
@@ -54,6 +54,24 @@ class Intake:
                 refs.append(ObjectRef(binding.storage, key, info.etag))
             job = self._store.create(service, "api", refs, dedup=False)
         assert job is not None
+        self._wake(service)
+        return job
+
+    async def submit_object(self, service: str, ref: ObjectRef) -> Job:
+        """An object already in storage, named by a request (OSCAR's storage event posted to
+        ``/job``): one job of `service`, or the job that already took this object."""
+        self._registry.get(service)
+        objects = self._stores.get(ref.storage)
+        if objects is None:
+            raise InvalidInput(f"service {service!r}: storage {ref.storage!r} is not defined")
+        if not await objects.exists(check_key(ref.key)):
+            raise NotFound(f"no object {ref.key!r} in storage {ref.storage!r}")
+        async with self._lock:
+            job = self._store.create(service, "api", [ref], dedup=True)
+            if job is None:
+                taken = self._store.seen_job(ref)
+                assert taken is not None
+                return self._store.get(taken)
         self._wake(service)
         return job
 

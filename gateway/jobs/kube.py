@@ -61,7 +61,8 @@ from gateway.jobs.kube_work import (
     work_folder,
     write_manifest,
 )
-from gateway.jobs.model import Item, Job, ObjectRef
+from gateway.jobs.model import Answer, Item, Job, ObjectRef, OutputFile
+from gateway.jobs.results import stored_results
 from gateway.jobs.store import JobStore
 from gateway.metrics import GatewayMetrics
 from gateway.registry import Registry
@@ -76,6 +77,7 @@ log = logging.getLogger("gateway.jobs.kube")
 KUBE_BACKENDS = ("knative", "deployment")
 WATCH_GRACE = 120.0  # seconds past activeDeadlineSeconds before the gateway gives up on a Job
 _RETRY_DELAY = 1.0
+_READ_CONCURRENCY = 16  # answers read back from the store at once when a Job ends
 
 OutputHook = Callable[[list[ObjectRef]], Awaitable[None]]
 
@@ -303,6 +305,7 @@ class KubeJobs:
     ) -> None:
         """Finish the job's open items: from their records, else with the Job's outcome."""
         job = self._store.get(job_id)
+        results = await self._results(job, storage, records)
         done: list[Item] = []
         written: list[ObjectRef] = []
         for item in job.items:
@@ -311,11 +314,12 @@ class KubeJobs:
             attempts = max(1, item.attempts)
             record = records.get(item.index)
             if record is not None and record.get("state") == "succeeded":
-                refs = [ObjectRef(storage, o["key"], o.get("etag", "")) for o in record["outputs"]]
-                written += refs
+                files, answer = results[item.index]
+                written += [f.ref for f in files]
                 done.append(
                     replace(item, state="succeeded", attempts=attempts, error=None,
-                            outputs=tuple(r.key for r in refs), log=record.get("log"))
+                            outputs=tuple(f.key for f in files), log=record.get("log"),
+                            files=files, answer=answer)
                 )  # fmt: skip
             elif record is not None:
                 error = record.get("error") or {}
@@ -337,6 +341,31 @@ class KubeJobs:
         log.info("job %s: %d item(s) finished, %d failed", job_id, len(done), failed)
         if written:
             await self._on_outputs(written)
+
+    async def _results(
+        self, job: Job, storage: str, records: Mapping[int, Mapping[str, Any]]
+    ) -> dict[int, tuple[tuple[OutputFile, ...], Answer | None]]:
+        """The output files and answers of the open items that succeeded, by index (their
+        answers read back from the store, a few at a time)."""
+        entry = self._registry.find(job.service)
+        bindings = output_bindings(entry.spec) if entry is not None else ()
+        limit = self._settings.job_result_max_bytes
+        slots = asyncio.Semaphore(_READ_CONCURRENCY)
+
+        async def one(
+            outputs: Sequence[Mapping[str, Any]],
+        ) -> tuple[tuple[OutputFile, ...], Answer | None]:
+            async with slots:
+                return await stored_results(self._stores, storage, bindings, outputs, limit)
+
+        indexes = [
+            i.index
+            for i in job.items
+            if i.state in ("queued", "running")
+            and (records.get(i.index) or {}).get("state") == "succeeded"
+        ]
+        found = await asyncio.gather(*(one(records[i]["outputs"]) for i in indexes))
+        return dict(zip(indexes, found, strict=True))
 
     def _fail_open(self, job_id: str, error: dict[str, str]) -> None:
         with contextlib.suppress(NotFound):

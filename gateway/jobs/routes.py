@@ -1,9 +1,10 @@
 """The async job API: ``POST /job/{service}``, ``GET /jobs[/{id}]``, ``DELETE /jobs/{id}``,
-``POST /events/s3``."""
+``GET /jobs/{id}/items/{index}/outputs/{name}``, ``POST /events/s3``."""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -19,14 +20,16 @@ from gateway.errors import (
     Forbidden,
     PayloadTooLarge,
     Unauthorized,
-    UnsupportedMediaType,
 )
+from gateway.jobs.downloads import download, output_file
 from gateway.jobs.events import created_objects
 from gateway.jobs.intake import Intake
 from gateway.jobs.model import JOB_STATUSES
+from gateway.jobs.oscar_submit import submit_event
 from gateway.jobs.store import JobStore
 from gateway.limits import declared_length
 from gateway.registry import Registry
+from gateway.storage import ObjectStore
 
 _MAX_FILES = 10_000
 
@@ -45,7 +48,9 @@ class JobRoutes:
         intake: Intake,
         registry: Registry,
         auth: Authenticator,
+        stores: Mapping[str, ObjectStore] | None = None,
     ) -> None:
+        self._stores = stores or {}
         self._settings = settings
         self._store = store
         self._intake = intake
@@ -58,15 +63,22 @@ class JobRoutes:
             Route("/jobs", self.list_jobs, methods=["GET"]),
             Route("/jobs/{job_id}", self.status, methods=["GET"]),
             Route("/jobs/{job_id}", self.cancel, methods=["DELETE"]),
+            Route(
+                "/jobs/{job_id}/items/{index:int}/outputs/{name:path}",
+                self.output,
+                methods=["GET"],
+            ),
             Route("/events/s3", self.s3_events, methods=["POST"]),
         ]
 
     async def submit(self, request: Request) -> Response:
-        """Multipart ``file`` parts -> stored under the service's input path -> 202, one job."""
+        """Multipart ``file`` parts -> stored under the service's input path -> 202, one job
+        (any other body is OSCAR's event: `gateway.jobs.oscar_submit`)."""
         self._require_service(request, request.path_params["service"])
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media != "multipart/form-data":
-            raise UnsupportedMediaType("send the files as multipart/form-data 'file' parts")
+        if media != "multipart/form-data":  # OSCAR's bodies: raw, base64, JSON, storage event
+            spec = self._registry.get(request.path_params["service"]).spec
+            return await submit_event(request, self._intake, spec, self._settings.max_body_bytes)
         declared_length(request, self._settings.max_body_bytes)
         limit = self._settings.max_body_bytes
         form = await request.form(max_files=_MAX_FILES, max_part_size=limit)
@@ -93,10 +105,21 @@ class JobRoutes:
         )
 
     async def status(self, request: Request) -> Response:
-        """A job: status, counts, and each item's state, outputs and error."""
-        job = self._store.get(request.path_params["job_id"])
+        """A job: status, counts, each item's state, outputs, answer and error (``results=false``:
+        without the answers, cheaper to poll)."""
+        results = request.query_params.get("results", "true").lower()
+        if results not in ("true", "false", "1", "0"):
+            raise BadRequest("results must be true or false")
+        job = self._store.get(request.path_params["job_id"], answers=results in ("true", "1"))
         self._require_service(request, job.service)
         return _json(job.to_json())
+
+    async def output(self, request: Request) -> Response:
+        """One output file of a job's item, streamed from its store."""
+        params = request.path_params
+        self._require_service(request, self._store.service_of(params["job_id"]))
+        item = self._store.item(params["job_id"], params["index"])
+        return await download(self._stores, output_file(item, params["name"]))
 
     async def list_jobs(self, request: Request) -> Response:
         """Jobs, newest first; filters ``service``, ``status``; ``limit`` (default 100)."""

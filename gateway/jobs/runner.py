@@ -4,7 +4,8 @@ ONNX services get one multipart ``POST /predict`` per batch (up to ``batching.ma
 files, so the runtime's batcher sees them together); the JSON result for input ``a/b/photo.jpg``
 goes to ``<output path>/photo.json``. Script services get ``POST /run`` per item; each file the
 script wrote keeps its name. Outputs overwrite the same keys when an item runs again, so a re-run
-after a crash never duplicates them. An item-level failure (undecodable image, script error) is
+after a crash never duplicates them. A finished item keeps its output files and its JSON answer
+(`gateway.jobs.results`). An item-level failure (undecodable image, script error) is
 recorded on that item; a transient failure of the whole request raises, for the caller to retry.
 """
 
@@ -23,7 +24,8 @@ import orjson
 from gateway.backends.runtime_env import SCRIPT_ITEM_TIMEOUT
 from gateway.errors import GatewayError, InvalidDefinition, NotFound, Overloaded, UpstreamError
 from gateway.jobs.bindings import accepts, output_bindings
-from gateway.jobs.model import Item, ObjectRef
+from gateway.jobs.model import Answer, Item, ObjectRef, OutputFile
+from gateway.jobs.results import answer_of
 from gateway.proxy import Proxy, UpstreamResponse
 from gateway.registry import Registry
 from gateway.services import ServiceSpec
@@ -44,7 +46,9 @@ class ItemRunner:
         on_outputs: OutputHook,
         *,
         upstream_timeout: float,
+        result_max_bytes: int = 64 * 1024,
     ) -> None:
+        self._result_max_bytes = result_max_bytes
         self._registry = registry
         self._proxy = proxy
         self._stores = stores
@@ -99,9 +103,10 @@ class ItemRunner:
                 "predictions": result.get("predictions"),
             }
             name = base_name(item.key).rsplit(".", 1)[0] + ".json"
-            refs = await self._write(spec, [(name, orjson.dumps(document))])
-            written += refs
-            finished.append(_succeeded(item, refs))
+            produced = [(name, orjson.dumps(document))]
+            files = await self.write(spec, produced)
+            written += [f.ref for f in files]
+            finished.append(_succeeded(item, files, answer_of(produced, self._result_max_bytes)))
         await self._on_outputs(written)
         return finished
 
@@ -114,10 +119,11 @@ class ItemRunner:
             error = _error(answer, payload)
             log = (payload.get("error") or {}).get("log") if isinstance(payload, dict) else None
             return replace(failed(item, error), log=log)
-        files = [(f["name"], base64.b64decode(f["data"])) for f in payload.get("files", [])]
-        refs = await self._write(spec, files)
-        await self._on_outputs(refs)
-        return replace(_succeeded(item, refs), log=payload.get("log"))
+        produced = [(f["name"], base64.b64decode(f["data"])) for f in payload.get("files", [])]
+        files = await self.write(spec, produced)
+        await self._on_outputs([f.ref for f in files])
+        result = answer_of(produced, self._result_max_bytes)
+        return replace(_succeeded(item, files, result), log=payload.get("log"))
 
     async def _send(
         self, spec: ServiceSpec, path: str, body: bytes, content_type: str, timeout: float | None
@@ -134,8 +140,9 @@ class ItemRunner:
             raise UpstreamError(f"service {spec.name} answered {answer.status}")
         return answer
 
-    async def _write(self, spec: ServiceSpec, files: list[tuple[str, bytes]]) -> list[ObjectRef]:
-        refs = []
+    async def write(self, spec: ServiceSpec, files: list[tuple[str, bytes]]) -> list[OutputFile]:
+        """Store files (name, bytes) under every output binding whose filters take them."""
+        written = []
         for binding in output_bindings(spec):
             store = self.store(binding.storage)
             for name, data in files:
@@ -143,8 +150,8 @@ class ItemRunner:
                     key = join_key(binding.path, name)
                     media = mimetypes.guess_type(name)[0] or "application/octet-stream"
                     info = await store.put(key, data, media)
-                    refs.append(ObjectRef(binding.storage, key, info.etag))
-        return refs
+                    written.append(OutputFile(binding.storage, key, name, info.size, info.etag))
+        return written
 
 
 def failed(item: Item, error: GatewayError | Mapping[str, Any]) -> Item:
@@ -153,11 +160,14 @@ def failed(item: Item, error: GatewayError | Mapping[str, Any]) -> Item:
         detail = {"code": error.code, "message": error.message}
     else:
         detail = {"code": str(error.get("code", "error")), "message": str(error.get("message"))}
-    return replace(item, state="failed", error=detail, outputs=())
+    return replace(item, state="failed", error=detail, outputs=(), files=(), answer=None)
 
 
-def _succeeded(item: Item, refs: list[ObjectRef]) -> Item:
-    return replace(item, state="succeeded", error=None, outputs=tuple(r.key for r in refs))
+def _succeeded(item: Item, files: list[OutputFile], answer: Answer | None) -> Item:
+    return replace(
+        item, state="succeeded", error=None, outputs=tuple(f.key for f in files),
+        files=tuple(files), answer=answer,
+    )  # fmt: skip
 
 
 def _json(answer: UpstreamResponse) -> Any:

@@ -11,12 +11,14 @@ The ``kube_jobs`` table names the Kubernetes Job of each job that runs as one (`
 recorded before the Job is created. Such a job's items are never claimed by the HTTP workers nor
 re-queued at start: they stay ``queued`` while the Job waits in the cluster, become ``running`` once
 its pod runs, and the gateway resumes watching the Job after a restart.
+
+A finished item keeps its output files (``files``) and its JSON answer (``answer``, under the cap
+of `gateway.jobs.results`) in its row; a store made before these columns gets them at open.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import time
 import uuid
@@ -24,18 +26,30 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
+
 from gateway.errors import Conflict, NotFound
-from gateway.jobs.model import FINISHED, Item, ItemState, Job, JobStatus, ObjectRef
+from gateway.jobs.model import (
+    FINISHED,
+    Answer,
+    Item,
+    ItemState,
+    Job,
+    JobStatus,
+    ObjectRef,
+    OutputFile,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, service TEXT NOT NULL, status TEXT NOT NULL, source TEXT NOT NULL,
-    created REAL NOT NULL, updated REAL NOT NULL);
+    created REAL NOT NULL, updated REAL NOT NULL, started REAL);
 CREATE INDEX IF NOT EXISTS jobs_by_service ON jobs (service, created);
 CREATE TABLE IF NOT EXISTS items (
     job_id TEXT NOT NULL REFERENCES jobs (id), idx INTEGER NOT NULL, service TEXT NOT NULL,
     storage TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, outputs TEXT NOT NULL DEFAULT '[]', error TEXT, log TEXT,
+    files TEXT NOT NULL DEFAULT '[]', answer TEXT,
     PRIMARY KEY (job_id, idx));
 CREATE INDEX IF NOT EXISTS items_by_state ON items (service, state);
 CREATE TABLE IF NOT EXISTS kube_jobs (
@@ -44,7 +58,12 @@ CREATE TABLE IF NOT EXISTS seen (
     storage TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL, job_id TEXT NOT NULL,
     PRIMARY KEY (storage, key, etag));
 """
-_ITEM_COLUMNS = "job_id, idx, service, storage, key, state, attempts, outputs, error, log"
+_JOB_COLUMNS = "id, service, status, source, created, updated, started"
+_ITEM_COLUMNS = (
+    "job_id, idx, service, storage, key, state, attempts, outputs, error, log, files, answer"
+)
+#: columns added since the first schema: (name, definition), added to an older store at open
+_ADDED_COLUMNS = (("files", "TEXT NOT NULL DEFAULT '[]'"), ("answer", "TEXT"))
 
 
 class JobStore:
@@ -57,6 +76,13 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
+        for column, definition in _ADDED_COLUMNS:
+            if column not in present:
+                self._db.execute(f"ALTER TABLE items ADD COLUMN {column} {definition}")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "started" not in columns:  # a store from before jobs recorded when they started
+            self._db.execute("ALTER TABLE jobs ADD COLUMN started REAL")
         self._cancel_hooks: list[Callable[[str], None]] = []
 
     def on_cancel(self, hook: Callable[[str], None]) -> None:
@@ -97,7 +123,8 @@ class JobStore:
             if not fresh:
                 return None
             db.execute(
-                "INSERT INTO jobs VALUES (?, ?, 'queued', ?, ?, ?)",
+                "INSERT INTO jobs (id, service, status, source, created, updated) "
+                "VALUES (?, ?, 'queued', ?, ?, ?)",
                 (job_id, service, source, now, now),
             )
             db.executemany(
@@ -141,18 +168,20 @@ class JobStore:
         return [_item(row, state="running", attempts=row[6] + 1) for row in rows]
 
     def finish(self, items: Sequence[Item]) -> None:
-        """Record the end state, outputs, error and log of items (one transaction)."""
+        """Record the end state, outputs, answer, error and log of items (one transaction)."""
         with self._tx() as db:
             db.executemany(
-                "UPDATE items SET state = ?, attempts = ?, outputs = ?, error = ?, log = ? "
-                "WHERE job_id = ? AND idx = ?",
+                "UPDATE items SET state = ?, attempts = ?, outputs = ?, error = ?, log = ?, "
+                "files = ?, answer = ? WHERE job_id = ? AND idx = ?",
                 [
                     (
                         i.state,
                         i.attempts,
-                        json.dumps(list(i.outputs)),
-                        json.dumps(i.error) if i.error is not None else None,
+                        _dumps(list(i.outputs)),
+                        _dumps(i.error) if i.error is not None else None,
                         i.log,
+                        _dumps([f.to_record() | {"etag": f.etag} for f in i.files]),
+                        _dumps(i.answer.to_record()) if i.answer is not None else None,
                         i.job_id,
                         i.index,
                     )
@@ -214,22 +243,78 @@ class JobStore:
             )
             self._refresh(db, {job_id})
 
-    def get(self, job_id: str) -> Job:
-        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    def get(self, job_id: str, *, answers: bool = True) -> Job:
+        """The job and its items (`answers`: with the items' answers, else without)."""
+        row = self._db.execute(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
         if row is None:
             raise NotFound(f"job {job_id!r} does not exist")
+        columns = _ITEM_COLUMNS if answers else _ITEM_COLUMNS.replace(", answer", ", NULL")
         items = self._db.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? ORDER BY idx", (job_id,)
+            f"SELECT {columns} FROM items WHERE job_id = ? ORDER BY idx", (job_id,)
         ).fetchall()
         return _job(row, self._counts(job_id), tuple(_item(r) for r in items))
 
-    def list(self, service: str | None, status: str | None, limit: int = 100) -> list[Job]:
+    def service_of(self, job_id: str) -> str:
+        """The service of a job; `NotFound` if there is no such job."""
+        row = self._db.execute("SELECT service FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"job {job_id!r} does not exist")
+        return str(row[0])
+
+    def item(self, job_id: str, index: int) -> Item:
+        """One item of a job, without its answer; `NotFound` if there is no such item."""
+        columns = _ITEM_COLUMNS.replace(", answer", ", NULL")
+        row = self._db.execute(
+            f"SELECT {columns} FROM items WHERE job_id = ? AND idx = ?", (job_id, index)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"job {job_id!r} has no item {index}")
+        return _item(row)
+
+    def list(
+        self, service: str | None, status: str | None, limit: int = 100, offset: int = 0
+    ) -> list[Job]:
         """Jobs, newest first, without their items."""
-        query = "SELECT * FROM jobs WHERE (? IS NULL OR service = ?) AND (? IS NULL OR status = ?)"
+        query = (
+            f"SELECT {_JOB_COLUMNS} FROM jobs "
+            "WHERE (? IS NULL OR service = ?) AND (? IS NULL OR status = ?)"
+        )
         rows = self._db.execute(
-            query + " ORDER BY created DESC LIMIT ?", (service, service, status, status, limit)
+            query + " ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?",
+            (service, service, status, status, limit, offset),
         ).fetchall()
         return [_job(row, self._counts(row[0])) for row in rows]
+
+    def count(self, service: str | None = None) -> dict[str, int]:
+        """How many jobs there are in each status (of one service, or of all)."""
+        rows = self._db.execute(
+            "SELECT status, COUNT(*) FROM jobs WHERE ? IS NULL OR service = ? GROUP BY status",
+            (service, service),
+        )
+        return {str(status): int(count) for status, count in rows}
+
+    def delete(self, job_id: str) -> None:
+        """Forget a job that is not running (a queued one is cancelled first); `Conflict` (409)
+        while it runs. The objects it took stay seen, so they do not become a job again."""
+        job = self.get(job_id)
+        if job.status == "queued":
+            job = self.cancel(job_id)
+        if job.status == "running":
+            raise Conflict(f"job {job_id} is running: it can be deleted once it has finished")
+        with self._tx() as db:
+            db.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM kube_jobs WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def seen_job(self, ref: ObjectRef) -> str | None:
+        """The job an object (storage, key, etag) already became, if any."""
+        row = self._db.execute(
+            "SELECT job_id FROM seen WHERE storage = ? AND key = ? AND etag = ?",
+            (ref.storage, ref.key, ref.etag),
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def _counts(self, job_id: str) -> dict[str, int]:
         rows = self._db.execute(
@@ -242,8 +327,14 @@ class JobStore:
         for job_id in job_ids:
             status = _status(self._counts(job_id))
             db.execute(
-                "UPDATE jobs SET status = ?, updated = ? WHERE id = ?", (status, now, job_id)
+                "UPDATE jobs SET status = ?, updated = ?, started = COALESCE(started, "
+                "CASE WHEN ? IN ('queued', 'cancelled') THEN NULL ELSE ? END) WHERE id = ?",
+                (status, now, status, now, job_id),
             )
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _status(counts: dict[str, int]) -> JobStatus:
@@ -267,12 +358,16 @@ def _item(row: Any, **update: Any) -> Item:
         key=values["key"],
         state=cast(ItemState, values["state"]),
         attempts=values["attempts"],
-        outputs=tuple(json.loads(values["outputs"])),
-        error=json.loads(values["error"]) if values["error"] else None,
+        outputs=tuple(orjson.loads(values["outputs"])),
+        error=orjson.loads(values["error"]) if values["error"] else None,
         log=values["log"],
+        files=tuple(OutputFile(**f) for f in orjson.loads(values["files"])),
+        answer=Answer.from_record(orjson.loads(values["answer"])) if values["answer"] else None,
     )
 
 
 def _job(row: Any, counts: dict[str, int], items: tuple[Item, ...] = ()) -> Job:
-    job_id, service, status, source, created, updated = row
-    return Job(job_id, service, cast(JobStatus, status), source, created, updated, counts, items)
+    job_id, service, status, source, created, updated, started = row
+    return Job(
+        job_id, service, cast(JobStatus, status), source, created, updated, counts, items, started
+    )

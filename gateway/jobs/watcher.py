@@ -6,6 +6,10 @@ key and etag) to the intake. The ``seen`` table of the job store is its checkpoi
 the same SQLite file, written in the transaction that creates the job, so a restart neither
 loses nor repeats an object. It holds every key, not only the last one listed, because uploads
 do not arrive in key order.
+
+On a store where another client's upload is listed while it is being written (WebDAV:
+``partial_uploads_visible``), an object becomes a job only once two passes in a row list it with the
+same etag, so a file is taken whole, once, not each time it grows.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class BucketWatcher:
         self._stores = stores
         self._intake = intake
         self._interval = interval
+        self._pending: dict[tuple[str, str], set[ObjectRef]] = {}
 
     def prefixes(self) -> set[tuple[str, str]]:
         """(storage, key prefix) of every service's input bindings."""
@@ -63,9 +68,17 @@ class BucketWatcher:
                 log.warning("cannot list %s in storage %s: %s", prefix, storage, exc.message)
                 continue
             refs = self._store.unseen(ObjectRef(storage, o.key, o.etag) for o in listed)
+            if getattr(objects, "partial_uploads_visible", False):
+                refs = self._settled((storage, prefix), refs)
             if refs:
                 made += len(await self._intake.objects_created(refs, "watcher"))
         return made
+
+    def _settled(self, where: tuple[str, str], refs: list[ObjectRef]) -> list[ObjectRef]:
+        """The refs the previous pass listed unchanged; the others wait for the next pass."""
+        before = self._pending.get(where, set())
+        self._pending[where] = set(refs)
+        return [ref for ref in refs if ref in before]
 
     async def run(self) -> None:
         """Poll until cancelled."""

@@ -12,7 +12,7 @@ retry it); anything else it answers is `UpstreamError`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import boto3  # type: ignore[import-untyped]
@@ -26,6 +26,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from gateway.errors import NotFound, Unavailable, UpstreamError
 from gateway.storage.base import ObjectInfo, check_key, check_prefix
+from gateway.storage.streams import CHUNK_BYTES, ObjectStream
 
 T = TypeVar("T")
 _MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
@@ -124,6 +125,22 @@ class S3Store:
                 body.close()
 
         return await self._call(f"get {key}", read)
+
+    async def open(self, key: str, chunk_bytes: int = CHUNK_BYTES) -> ObjectStream:
+        bucket, name = _split(check_key(key))
+        answer = await self._call(
+            f"get {key}", lambda: self._client.get_object(Bucket=bucket, Key=name)
+        )
+        body = answer["Body"]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while chunk := await self._call(f"read {key}", lambda: body.read(chunk_bytes)):
+                    yield bytes(chunk)
+            finally:
+                body.close()
+
+        return ObjectStream(int(answer["ContentLength"]), chunks(), answer.get("ContentType"))
 
     async def list(self, prefix: str, start_after: str | None = None) -> list[ObjectInfo]:
         bucket, _, inner = check_prefix(prefix).partition("/")

@@ -12,9 +12,9 @@ object store, not from the gateway (which it may not be able to reach):
   service's script (the script runtime's runner), and writes the results under the same keys the
   gateway's HTTP path uses (``photo.png`` -> ``<output path>/photo.json``).
 - Then it writes the item's status record, ``<records>/<index>.json``: ``{"index", "key",
-  "state": "succeeded"|"failed", "outputs": [{"key", "etag"}], "error", "log"}``. An item that
-  already has a record is skipped, so a pod that the Job controller starts again (after a crash,
-  an eviction) picks up where the last one stopped.
+  "state": "succeeded"|"failed", "outputs": [{"key", "etag", "size"}], "error", "log"}``. An item
+  that already has a record is skipped, so a pod that the Job controller starts again (after a
+  crash, an eviction) picks up where the last one stopped.
 
 Exit status 0 means every item has a record, succeeded or failed (a bad image, a failing script
 and a model that does not load are the items' errors, not the pod's); anything else (the object

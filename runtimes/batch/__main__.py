@@ -13,10 +13,13 @@ from pydantic import ValidationError
 from runtimes.batch.config import BatchSettings
 from runtimes.batch.runner import run_job
 from runtimes.batch.storage import Bucket
+from runtimes.prctl import become_subreaper, forbid_inspection
 
 
 def main() -> int:
     """0: every item has its record; 1: the store failed (the Job retries); 2: bad settings."""
+    forbid_inspection()  # the storage keys in this environment stay out of a script's reach
+    become_subreaper()  # a script's orphans come back here to be killed and reaped
     try:
         settings = BatchSettings()  # required fields come from the environment
     except ValidationError as exc:

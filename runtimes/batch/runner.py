@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +21,10 @@ from pydantic import ValidationError
 
 from runtimes.batch.storage import Bucket, Missing
 from runtimes.batch.work import BadKey, Manifest, OutputRef, Record, WorkItem, join_key, result_name
+from runtimes.environment import declared_environment
+from runtimes.script.box import Box, BoxError
 from runtimes.script.config import ScriptSettings
-from runtimes.script.runner import OutputTooLarge, run_script
+from runtimes.script.runner import OutputTooLarge, exit_message, run_script
 
 if TYPE_CHECKING:  # onnxruntime is imported only where an ONNX service runs (not in script images)
     from runtimes.onnx.inference import ModelService
@@ -91,7 +94,7 @@ async def _write(
             if binding.accepts(name):
                 key = join_key(binding.path, name)
                 etag = await asyncio.to_thread(bucket.put, key, data)
-                refs.append(OutputRef(key=key, etag=etag))
+                refs.append(OutputRef(key=key, etag=etag, size=len(data)))
     return refs
 
 
@@ -171,6 +174,8 @@ class ScriptProcessor:
         self._script = Path(self._folder.name) / "script.sh"
         self._failure: str | None = None
         self._settings: ScriptSettings | None = None
+        self._box: Box | None = None
+        self._declared: dict[str, str] = {}
 
     async def start(self) -> None:
         try:
@@ -179,13 +184,21 @@ class ScriptProcessor:
             self._failure = f"invalid RUNTIME_* settings for the script: {exc}"
             return
         self._script.write_text(self._settings.script, encoding="utf-8")
+        self._declared = declared_environment(
+            os.environ, self._settings.environment, self._settings.secret_names
+        )
+        self._box = Box(
+            self._settings.limits,
+            uid_base=self._settings.box_uid_base,
+            shell=self._settings.shell,
+        )
 
     async def process(self, items: Sequence[WorkItem]) -> list[Record]:
         return [await self._one(item) for item in items]
 
     async def _one(self, item: WorkItem) -> Record:
-        settings = self._settings
-        if settings is None:
+        settings, box = self._settings, self._box
+        if settings is None or box is None:
             return failed(item, "invalid_definition", self._failure or "no script")
         data = await _download(self._bucket, item)
         if isinstance(data, Record):
@@ -193,16 +206,19 @@ class ScriptProcessor:
         try:
             result = await run_script(
                 self._script, data, key=item.key, timeout=settings.item_timeout,
+                box=box, environment=self._declared,
                 shell=settings.shell, max_output_bytes=settings.max_output_bytes,
                 log_tail_bytes=settings.log_tail_bytes,
             )  # fmt: skip
         except OutputTooLarge as exc:
             return failed(item, "output_too_large", str(exc))
+        except BoxError as exc:
+            return failed(item, "script_not_boxed", str(exc))
         if result.timed_out:
             message = f"the script ran past its limit of {settings.item_timeout:g} s and was killed"
             return failed(item, "script_timeout", message, result.log)
         if result.returncode != 0:
-            message = f"the script exited with status {result.returncode}"
+            message = exit_message(result.returncode)
             return failed(item, "script_failed", message, result.log)
         try:
             refs = await _write(self._bucket, self._manifest, sorted(result.files.items()))

@@ -54,8 +54,11 @@ class Manifest(BaseModel):
 
 
 class OutputRef(BaseModel):
+    """An object the item wrote (the gateway lists it with the item, downloadable)."""
+
     key: str
     etag: str
+    size: int | None = None
 
 
 class Record(BaseModel):

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from runtimes.oip import EXTENSIONS, INFERENCE_HEADER
 from runtimes.onnx.batcher import BatchObserver
 from runtimes.onnx.config import RuntimeSettings
 from runtimes.onnx.errors import (
@@ -34,6 +35,7 @@ from runtimes.onnx.errors import (
 from runtimes.onnx.inference import ModelService, load_service
 from runtimes.onnx.inputs import read_body, read_images
 from runtimes.onnx.metrics import RuntimeMetrics
+from runtimes.onnx.model import PLATFORM
 from runtimes.onnx.oip import encode_response, parse_request
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,13 @@ log = logging.getLogger(__name__)
 Loader = Callable[[RuntimeSettings, BatchObserver], ModelService]
 
 _JSON = "application/json"
+
+#: What ``GET /v2`` and gRPC ServerMetadata say of a runtime.
+SERVER_METADATA: dict[str, Any] = {
+    "name": "inference-gateway-onnx",
+    "version": "0.1.0",
+    "extensions": EXTENSIONS,
+}
 
 
 def _json(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -101,13 +110,7 @@ def create_app(
         return _json({"name": settings.name, "ready": True})
 
     async def server_metadata(request: Request) -> Response:
-        return _json(
-            {
-                "name": "inference-gateway-onnx",
-                "version": "0.1.0",
-                "extensions": ["binary_tensor_data"],
-            }
-        )
+        return _json(SERVER_METADATA)
 
     async def model_metadata(request: Request) -> Response:
         state.check_name(request)
@@ -116,7 +119,7 @@ def create_app(
             {
                 "name": settings.name,
                 "versions": ["1"],
-                "platform": "onnxruntime_onnx",
+                "platform": PLATFORM,
                 "inputs": [_tensor(i) for i in model.inputs],
                 "outputs": [_tensor(o) for o in model.outputs],
                 "execution_provider": model.provider,
@@ -127,7 +130,7 @@ def create_app(
     async def infer(request: Request) -> Response:
         state.check_name(request)
         service = state.require()
-        header = request.headers.get("inference-header-content-length")
+        header = request.headers.get(INFERENCE_HEADER)
         try:
             header_length = int(header) if header is not None else None
         except ValueError:
@@ -145,7 +148,7 @@ def create_app(
         return Response(
             payload,
             media_type="application/octet-stream",
-            headers={"Inference-Header-Content-Length": str(json_length)},
+            headers={INFERENCE_HEADER: str(json_length)},
         )
 
     async def predict(request: Request) -> Response:
@@ -188,10 +191,19 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        grpc_server = None
+        if settings.grpc_port is not None:  # before loading: a taken port stops the start
+            # imported here: a runtime without gRPC (a Knative revision) starts without grpcio
+            from runtimes.onnx.grpc_server import GrpcServer
+
+            grpc_server = GrpcServer(state, SERVER_METADATA["name"], SERVER_METADATA["version"])
+            await grpc_server.start()
         loading = asyncio.create_task(_load(state, load), name="load-model")
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=5.0)
             if not loading.done():
                 await asyncio.wait([loading])
             if state.service is not None:

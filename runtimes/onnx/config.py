@@ -30,6 +30,9 @@ class RuntimeSettings(BaseSettings):
     batching: BatchingSpec = BatchingSpec()
     host: str = "0.0.0.0"
     port: int = 8080
+    grpc_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Open Inference Protocol gRPC; unset: off"
+    )
     threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads; 0: auto")
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_pixels: int = Field(default=40_000_000, ge=1)

@@ -16,6 +16,9 @@ from runtimes.onnx.tensors import OIP_TO_NUMPY, ORT_TO_OIP
 
 log = logging.getLogger(__name__)
 
+#: The OIP platform name of every model this runtime serves.
+PLATFORM = "onnxruntime_onnx"
+
 _CPU = "CPUExecutionProvider"
 _PREFERRED_PROVIDERS = ("CUDAExecutionProvider", _CPU)
 

@@ -54,7 +54,7 @@ def parse_request(
         if not isinstance(name, str) or name not in expected:
             raise InvalidInput(f"unknown input {name!r}; the model takes {sorted(expected)}")
         array, offset = _decode_tensor(tensor, binary, offset)
-        feeds[name] = _fit(array, expected[name])
+        feeds[name] = fit_input(array, expected[name])
     missing = set(expected) - set(feeds)
     if missing:
         raise InvalidInput(f"missing input(s) {sorted(missing)}")
@@ -94,7 +94,7 @@ def _decode_tensor(tensor: dict[str, Any], binary: bytes, offset: int) -> tuple[
         raise InvalidInput(f"input {name!r} does not match shape {shape}: {exc}") from None
 
 
-def _fit(array: np.ndarray, info: TensorInfo) -> np.ndarray:
+def fit_input(array: np.ndarray, info: TensorInfo) -> np.ndarray:
     """Check the rank and fixed dimensions; cast to the model's datatype when they differ."""
     if len(array.shape) != len(info.shape) or any(
         want not in (-1, got) for want, got in zip(info.shape, array.shape, strict=True)

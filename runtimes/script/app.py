@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,8 +25,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from runtimes.environment import declared_environment
+from runtimes.script.box import Box, BoxError
 from runtimes.script.config import ScriptSettings
-from runtimes.script.runner import OutputTooLarge, run_script
+from runtimes.script.runner import OutputTooLarge, exit_message, run_script
 
 log = logging.getLogger("runtimes.script")
 
@@ -44,6 +47,8 @@ def _error(code: str, message: str, status_code: int, log_tail: str | None = Non
 def create_app(settings: ScriptSettings) -> Starlette:
     """The runtime application: the script is written once to a file that lives as long as it."""
     slots = asyncio.Semaphore(settings.threads)
+    box = Box(settings.limits, uid_base=settings.box_uid_base, shell=settings.shell)
+    declared = declared_environment(os.environ, settings.environment, settings.secret_names)
     holder: dict[str, Path] = {}
 
     @asynccontextmanager
@@ -67,18 +72,21 @@ def create_app(settings: ScriptSettings) -> Starlette:
             try:
                 result = await run_script(
                     holder["script"], bytes(body), key=key, timeout=settings.item_timeout,
-                    shell=settings.shell, max_output_bytes=settings.max_output_bytes,
+                    box=box, environment=declared, shell=settings.shell,
+                    max_output_bytes=settings.max_output_bytes,
                     log_tail_bytes=settings.log_tail_bytes,
                 )  # fmt: skip
             except OutputTooLarge as exc:
                 return _error("output_too_large", str(exc), 422)
+            except BoxError as exc:
+                return _error("script_not_boxed", str(exc), 503)
         for line in result.log.splitlines()[-20:]:
             log.info("%s: %s", key, line)
         if result.timed_out:
             message = f"the script ran past its limit of {settings.item_timeout:g} s and was killed"
             return _error("script_timeout", message, 504, result.log)
         if result.returncode != 0:
-            message = f"the script exited with status {result.returncode}"
+            message = exit_message(result.returncode)
             return _error("script_failed", message, 422, result.log)
         files = [
             {"name": name, "data": base64.b64encode(data).decode()}

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runtimes.script.box import DEFAULT_UID_BASE, SLOTS
+from runtimes.script.limits import BoxLimits
+
 
 class ScriptSettings(BaseSettings):
     """Settings of one script runtime process, read once at start and passed down."""
@@ -15,7 +18,17 @@ class ScriptSettings(BaseSettings):
     script: str = Field(min_length=1, description="the shell script's text")
     shell: str = "/bin/sh"
     item_timeout: float = Field(default=300.0, gt=0, description="seconds per input file")
-    threads: int = Field(default=1, ge=1, description="scripts running at once")
+    threads: int = Field(default=1, ge=1, le=SLOTS, description="scripts running at once")
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="the service's declared environment (JSON)"
+    )
+    secret_names: tuple[str, ...] = Field(
+        default=(), description="the service's secrets, set in this environment (JSON list)"
+    )
+    limits: BoxLimits = Field(default_factory=BoxLimits, description="per run (JSON)")
+    box_uid_base: int = Field(
+        default=DEFAULT_UID_BASE, ge=65536, description="first uid of the runs' own users"
+    )
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_output_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     log_tail_bytes: int = Field(default=4096, ge=0)

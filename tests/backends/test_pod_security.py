@@ -10,10 +10,12 @@ import pytest
 
 from gateway.backends.objects import batch_job, deployment_objects, knative_service
 from gateway.config import Settings
-from gateway.services import ServiceSpec
+from gateway.services import ServiceSpec, load_file
 from tests.backends.test_manifests import MANIFESTS, OVERLAYS, render
 from tests.backends.test_objects import SPECS
 from tests.support import ROOT
+
+OSCAR_FDL = ROOT / "tests" / "oscar_fdl" / "all_fields.yaml"
 
 ALLOWED_VOLUMES = {
     "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
@@ -89,6 +91,20 @@ def test_backend_pods_run_as_the_images_uid_with_a_read_only_root_and_scratch_on
         (mount,) = container["volumeMounts"]
         assert mount["mountPath"] == "/tmp"
         assert {"name": mount["name"], "emptyDir": {}} in pod["volumes"]
+
+
+def test_an_exposed_services_pod_passes_restricted_with_a_writable_root() -> None:
+    """An exposed service (OSCAR's ``expose``) runs its own image: restricted like the others,
+    but its root filesystem stays writable (not a "restricted" rule; foreign images need it)."""
+    (spec,) = [s for s in load_file(OSCAR_FDL).services if s.expose is not None]
+    deployment = deployment_objects(spec, Settings(kube_namespace="ml"))[0]
+    pod = deployment["spec"]["template"]["spec"]
+    assert restricted_violations(pod) == []
+    (container,) = pod["containers"]
+    assert container["name"] == "exposed"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is False
+    (mount,) = container["volumeMounts"]
+    assert {"name": mount["name"], "emptyDir": {}} in pod["volumes"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -113,8 +113,8 @@ def test_one_oscar_service_object_as_the_api_receives_it() -> None:
         ' "cpu": "0.5", "memory": "512Mi", "synchronous": {"min_scale": 0, "max_scale": 3},'
         ' "input": [{"storage_provider": "minio.default", "path": "plants/in"}]}'
     )
-    (spec,) = parse_text(body, source="api")
+    (spec,) = parse_text(body, source="api").services
     assert (spec.runtime, spec.cpu, spec.max_scale) == ("script", "0.5", 3)
     assert spec.input[0].path == "plants/in" and spec.script is not None
-    (ours,) = parse_text("name: digits\nmodel: m.onnx\n", source="api")
+    (ours,) = parse_text("name: digits\nmodel: m.onnx\n", source="api").services
     assert ours.runtime == "onnx"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from gateway.errors import Conflict, NotFound
 from gateway.jobs import JobStore, ObjectRef
+from gateway.jobs.model import Answer, OutputFile
 
 
 @pytest.fixture
@@ -82,3 +84,34 @@ def test_cancel_only_a_queued_job(store: JobStore) -> None:
         store.cancel(job.id)
     with pytest.raises(NotFound):
         store.get("nope")
+
+
+def test_an_items_files_and_answer_are_kept(store: JobStore) -> None:
+    job = store.create("svc", "api", _refs("a"))
+    assert job is not None
+    (item,) = store.claim("svc", 1)
+    file = OutputFile("default", "b/out/a.json", "a.json", 12, "etag")
+    answer = Answer("a.json", 12, {"label": "daisy"})
+    store.finish([replace(item, state="succeeded", files=(file,), answer=answer)])
+    (done,) = store.get(job.id).items
+    assert done.files == (file,) and done.answer == answer
+
+
+def test_a_store_made_before_results_were_kept_gains_their_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the items table as the first schema made it
+        db.execute(
+            "CREATE TABLE items (job_id TEXT NOT NULL, idx INTEGER NOT NULL, service TEXT NOT "
+            "NULL, storage TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, attempts "
+            "INTEGER NOT NULL DEFAULT 0, outputs TEXT NOT NULL DEFAULT '[]', error TEXT, log TEXT, "
+            "PRIMARY KEY (job_id, idx))"
+        )
+        db.execute("INSERT INTO items (job_id, idx, service, storage, key, state) "
+                   "VALUES ('j', 0, 'svc', 'default', 'b/in/a', 'queued')")  # fmt: skip
+    db.close()
+    jobs = JobStore(path)
+    try:
+        (item,) = jobs.claim("svc", 1)
+        assert item.files == () and item.answer is None
+    finally:
+        jobs.close()

@@ -1,7 +1,8 @@
-"""Fixtures of the storage tests: a real S3 server (SeaweedFS)."""
+"""Fixtures of the storage tests: a real S3 server (SeaweedFS), a real WebDAV server (WsgiDAV)."""
 
 from __future__ import annotations
 
 from tests.seaweed import seaweed
+from tests.webdav import webdav
 
-__all__ = ["seaweed"]
+__all__ = ["seaweed", "webdav"]
