@@ -1,9 +1,10 @@
 """The data path: forwards request bodies to upstream runtimes over pooled keep-alive connections.
 
 aiohttp, not httpx, carries this path (measured here: about 8x the throughput; see ENVIRONMENT.md).
-Bodies pass through untouched. aiohttp's exceptions are translated into the `GatewayError` tree
-here, where they arise. A cold upstream (``Endpoint.cold_start_budget`` > 0) is retried until its
-budget runs out; a stale pooled connection is retried once.
+Bodies pass through untouched; a runtime served inside the gateway process (``Endpoint.app``)
+gets them in memory instead (``backends/inprocess.py``). aiohttp's exceptions are translated into
+the `GatewayError` tree here, where they arise. A cold upstream (``Endpoint.cold_start_budget`` >
+0) is retried until its budget runs out; a stale pooled connection is retried once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from gateway.backends.base import Endpoint
+from gateway.backends.inprocess import exchange
 from gateway.config import Settings
 from gateway.errors import Unavailable, UpstreamError, UpstreamTimeout
 
@@ -70,6 +72,8 @@ class Proxy:
         timeout: float | None = None,
     ) -> UpstreamResponse:
         """Send one request upstream; raises `Unavailable`, `UpstreamTimeout` or `UpstreamError`."""
+        if endpoint.app is not None:
+            return await self._call(endpoint, method, path, body, content_type, timeout)
         deadline = time.monotonic() + (timeout or self._settings.upstream_timeout)
         cold_since: float | None = None
         cold_until = time.monotonic() + endpoint.cold_start_budget
@@ -102,6 +106,28 @@ class Proxy:
                 ) from error
             cold_since = cold_since or now
             await asyncio.sleep(min(0.05, cold_until - now))
+
+    async def _call(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path: str,
+        body: bytes | None,
+        content_type: str | None,
+        timeout: float | None,
+    ) -> UpstreamResponse:
+        """One exchange with a runtime served in this process, within the deadline."""
+        assert endpoint.app is not None
+        seconds = timeout or self._settings.upstream_timeout
+        try:
+            async with asyncio.timeout(seconds):
+                status, payload, headers = await exchange(
+                    endpoint.app, method, path, body, content_type
+                )
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"{endpoint.base_url} did not answer within {seconds} s") from exc
+        passed = {h: headers[h.lower()] for h in _PASSED_HEADERS if h.lower() in headers}
+        return UpstreamResponse(status, payload, passed)
 
     async def _send(
         self,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from starlette.types import ASGIApp
+
 from gateway.services import ServiceSpec
 
 State = Literal["starting", "ready", "cold", "restarting", "failed", "stopped"]
@@ -16,6 +18,7 @@ class Endpoint:
 
     base_url: str
     cold_start_budget: float = 0.0  # seconds the proxy may keep retrying a cold upstream
+    app: ASGIApp | None = None  # a runtime served in this process: called in memory
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,7 @@
-"""LocalBackend, the embedded default: one runtime process per service on this machine."""
+"""LocalBackend, the embedded default: one runtime process per service on this machine.
+
+A service with ``in_process: true`` runs inside the gateway process instead (``inprocess.py``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from gateway.backends.base import Endpoint, ServiceState
+from gateway.backends.inprocess import InProcessRuntime
 from gateway.backends.process import RuntimeProcess
 from gateway.backends.runtime_env import RUNTIME_MODULES, runtime_env, runtime_threads
 from gateway.config import Settings
@@ -27,7 +31,7 @@ class LocalBackend:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._http = httpx.AsyncClient()
-        self._runtimes: dict[str, RuntimeProcess] = {}
+        self._runtimes: dict[str, RuntimeProcess | InProcessRuntime] = {}
 
     def runtime_env(self, spec: ServiceSpec) -> dict[str, str]:
         """The ``RUNTIME_*`` environment that configures the service's runtime process."""
@@ -51,15 +55,19 @@ class LocalBackend:
         old = self._runtimes.pop(spec.name, None)
         if old is not None:
             await old.stop()
-        runtime = RuntimeProcess(
-            spec.name,
-            [self._settings.runtime_python, "-m", module],
-            self.runtime_env(spec),
-            log_path=self._settings.data_dir / "logs" / f"{spec.name}.log",
-            http=self._http,
-            start_timeout=self._settings.runtime_start_timeout,
-            backoff_max=self._settings.restart_backoff_max,
-        )
+        runtime: RuntimeProcess | InProcessRuntime
+        if spec.in_process:
+            runtime = InProcessRuntime(spec.name, self.runtime_env(spec))
+        else:
+            runtime = RuntimeProcess(
+                spec.name,
+                [self._settings.runtime_python, "-m", module],
+                self.runtime_env(spec),
+                log_path=self._settings.data_dir / "logs" / f"{spec.name}.log",
+                http=self._http,
+                start_timeout=self._settings.runtime_start_timeout,
+                backoff_max=self._settings.restart_backoff_max,
+            )
         self._runtimes[spec.name] = runtime
         runtime.start()
         if not await runtime.wait_ready(self._settings.runtime_start_timeout):
@@ -77,6 +85,8 @@ class LocalBackend:
             raise ServiceNotFound(f"service {name!r} is not deployed")
         if runtime.base_url is None:
             raise Unavailable(f"service {name!r} is {runtime.state}, retry shortly", retry_after=1)
+        if isinstance(runtime, InProcessRuntime):
+            return Endpoint(runtime.base_url, app=runtime.app)
         return Endpoint(runtime.base_url)
 
     def status(self, name: str) -> ServiceState:
