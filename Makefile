@@ -11,7 +11,7 @@ SERVICES := $(wildcard model_images/*/service.yaml)
 MODELS := model_images/imagenet/models/efficientnet-lite0.onnx model_images/digits/models/digits-mlp.onnx
 PIP_FLAGS := --disable-pip-version-check --progress-bar off -qq
 
-.PHONY: run test install models lint types contract pytest bench clean
+.PHONY: run test install models lint types contract pytest bench wrk clean
 
 include images.mk
 
@@ -56,8 +56,14 @@ contract: $(VENV)/.installed
 pytest: $(VENV)/.installed models
 	$(BIN)/pytest
 
-bench: $(VENV)/.installed models
+bench: $(VENV)/.installed models wrk
 	$(BIN)/python -m benchmarks
+
+# wrk drives the load in `make bench`: installed from Debian when missing (needs root or sudo).
+wrk:
+	@command -v wrk >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
 
 clean:
 	rm -rf $(VENV) $(EXPORT_VENV) .data model_images/*/models model_images/*/samples .mypy_cache .ruff_cache .pytest_cache
