@@ -3,11 +3,12 @@
 Three targets, started together and measured interleaved (each round runs every client count on
 every target back to back, so a ratio compares runs made seconds apart): the runtime called
 directly, the gateway with its default runtime process, and the gateway with the service in
-process (``in_process: true``). Before the load: the single-request limit (``benchmarks.limit``,
-in its own process: decode + one ONNX Runtime call on every core) and each target's server time
-at 1 client, from the request's last byte to the response's first (a raw socket, every answer
-checked for "daisy"). Load comes from wrk (closed loop, keep-alive; any non-2xx counts as an
-error). Prints the markdown table and writes it to ``benchmarks/results/loads.md``.
+process (``in_process: true``). Before the load, interleaved the same way: the single-request
+limit (``benchmarks.limit``, in its own process: decode + one ONNX Runtime call on every core) and
+each target's server time at 1 client, from the request's last byte to the response's first (a
+raw socket, every answer checked for "daisy"). Load comes from wrk (closed loop, keep-alive; any
+non-2xx answer counts as an error). Prints the markdown table and writes it to
+``benchmarks/results/loads.md``.
 """
 
 from __future__ import annotations
@@ -101,7 +102,6 @@ def run(args: argparse.Namespace) -> str:
     points: dict[tuple[str, int], list[Stats]] = {}
     with tempfile.TemporaryDirectory(prefix="loads-") as tmp, ProcessGroup() as group:
         work = Path(tmp)
-        limit = single_limit(group, work)
         direct, direct_child = start_runtime(group, "imagenet", work)
         url, gateway = start_gateway(group, [service_file("imagenet")], work)
         in_url, in_gateway = start_gateway(group, [in_process_file(work)], work, "in-process")
@@ -115,9 +115,12 @@ def run(args: argparse.Namespace) -> str:
         children[targets[IN_PROCESS].ready_url] = in_gateway
         wait_ready(children, 180)
         first_byte: dict[str, list[float]] = {name: [] for name in targets}
-        for _ in range(args.rounds):
+        limits: list[dict[str, float]] = []
+        for _ in range(args.rounds):  # the limit too, so each ratio compares neighbouring runs
+            limits.append(single_limit(group, work))
             for name, target in targets.items():
                 first_byte[name].append(first_byte_ms(target, payload, args.requests))
+        limit = {key: statistics.median(m[key] for m in limits) for key in limits[0]}
         for round_index in range(args.rounds):
             for users in args.clients:
                 for name, target in targets.items():
@@ -164,6 +167,9 @@ def report(
         )
     load = os.getloadavg()
     lines += [
+        "",
+        f"Server times and the limit are medians of {args.rounds} interleaved rounds of "
+        f"{args.requests} requests (the limit: 300 runs a round).",
         "",
         f"Made by `python -m benchmarks.loads` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: "
         f"{args.rounds} interleaved round(s), wrk {args.seconds:.0f} s per point (medians of the "
