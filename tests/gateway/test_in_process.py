@@ -27,11 +27,11 @@ from tests.support import (
 )
 
 
-def in_process_copy(source: Path, target: Path) -> Path:
-    """``source``'s services with ``in_process: true`` and absolute model paths, in ``target``."""
+def in_process_copy(source: Path, target: Path, **changes: object) -> Path:
+    """``source``'s services with ``in_process: true``, absolute model paths and ``changes``."""
     services = yaml.safe_load(source.read_text())["services"]
     for service in services:
-        service["in_process"] = True
+        service.update({"in_process": True, **changes})
         for key in ("model", "labels"):
             service[key] = str(source.parent / service[key])
     target.write_text(yaml.safe_dump({"services": services}))
@@ -44,11 +44,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
     files = [
         in_process_copy(IMAGENET_YAML, folder / "imagenet.yaml"),
         in_process_copy(DIGITS_YAML, folder / "digits.yaml"),
+        # decoding the photo alone takes longer than this service's timeout
+        in_process_copy(IMAGENET_YAML, folder / "hurried.yaml", name="hurried", timeout=0.001),
     ]
     port = free_port()
-    command = python_command(
-        "-m", "gateway", "serve", "-f", str(files[0]), "-f", str(files[1]), "--port", str(port)
-    )  # fmt: skip
+    command = python_command("-m", "gateway", "serve", "--port", str(port))
+    for path in files:
+        command += ["-f", str(path)]
     env = {"GATEWAY_DATA_DIR": str(folder / "data")}
     with server_process(command, port=port, log_path=folder / "gateway.log", env=env) as server:
         yield server
@@ -108,6 +110,17 @@ def test_open_inference_protocol_metadata_and_infer(client: httpx.Client) -> Non
     assert answer.status_code == 200
     outputs = {o["name"]: o["data"] for o in answer.json()["outputs"]}
     assert outputs["label"] == [int(y_test[0])]
+
+
+def test_past_its_timeout_a_request_is_504_and_the_gateway_goes_on(client: httpx.Client) -> None:
+    flower = sample_jpeg("flower.jpg")
+    headers = {"Content-Type": "image/jpeg"}
+    for _ in range(3):
+        late = client.post("/predict/hurried", content=flower, headers=headers)
+        assert late.status_code == 504
+        assert late.json()["error"]["code"] == "upstream_timeout"
+    answer = client.post("/predict/imagenet", content=flower, headers=headers)
+    assert top_labels(answer.json())[0] == "daisy"
 
 
 def test_in_process_needs_an_onnx_service_on_the_local_backend() -> None:
