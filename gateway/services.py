@@ -111,6 +111,11 @@ class ServiceSpec(BaseModel):
     batching: BatchingSpec = BatchingSpec()
     script: str | None = Field(default=None, description="script text (runtime: script)")
     backend: Literal["local", "knative", "deployment"] = "local"
+    in_process: bool = Field(
+        default=False,
+        description="local onnx services: serve the model inside the gateway process "
+        "(no second process or HTTP hop; no isolation, no restarts)",
+    )
     image: str | None = None
     variants: dict[Literal["amd64", "arm64", "gpu"], str] = Field(default_factory=dict)
     platform: Literal["amd64", "arm64", "multi"] = "multi"
@@ -166,6 +171,8 @@ class ServiceSpec(BaseModel):
         own_command = self.expose is not None and self.expose.default_command
         if self.runtime == "script" and not self.script and not (self.cannot_run or own_command):
             raise ValueError("a script service needs 'script'")
+        if self.in_process and (self.runtime != "onnx" or self.backend != "local"):
+            raise ValueError("in_process: true needs runtime: onnx on backend: local")
         if self.min_scale > self.max_scale:
             raise ValueError(f"min_scale {self.min_scale} > max_scale {self.max_scale}")
         if self.expose is not None and self.backend != "deployment":
