@@ -13,7 +13,7 @@ MODELS := model_images/imagenet/models/efficientnet-lite0.onnx model_images/digi
 CHROMIUM := /usr/bin/chromium
 PIP_FLAGS := --disable-pip-version-check --progress-bar off -qq
 
-.PHONY: run test install models lint types contract pytest bench clean proto
+.PHONY: run test install models lint types contract pytest bench wrk clean proto
 
 include images.mk
 
@@ -77,8 +77,14 @@ $(CHROMIUM):
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
-bench: $(VENV)/.installed models
+bench: $(VENV)/.installed models wrk
 	$(BIN)/python -m benchmarks
+
+# wrk drives the load in `make bench`: installed from Debian when missing (needs root or sudo).
+wrk:
+	@command -v wrk >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
 
 clean:
 	rm -rf $(VENV) $(EXPORT_VENV) $(KSERVE_VENV) .data model_images/*/models model_images/*/samples .mypy_cache .ruff_cache .pytest_cache

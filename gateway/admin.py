@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.apply_wait import in_progress, readiness_error, usable, wait_options
 from gateway.auth import Authenticator
 from gateway.errors import BadRequest
 from gateway.limits import read_body
@@ -49,7 +51,11 @@ class AdminRoutes:
         return await self._apply(request, replace=True)
 
     async def _apply(self, request: Request, *, replace: bool) -> Response:
+        """Apply, then answer at once (202 while a service is still ``starting``), or with
+        ``?wait=SECONDS`` once every service is ready: one that failed (502) or is not ready in
+        time (504) stays in place with its state, unless ``?rollback=true`` undoes the apply."""
         self._auth.require_admin(request)
+        wait, rollback = wait_options(request)
         body = await read_body(request, _MAX_DEFINITION_BYTES)
         document = parse_text(body, source="request body", cluster_id=self._cluster_id)
         if not document.services:
@@ -58,17 +64,34 @@ class AdminRoutes:
         for line in notes:
             log.warning("%s", line)
         applied = await self._manager.apply(document.services, replace=replace)
+        if wait is None:
+            states = [self._registry.status(item.name) for item in applied]
+        else:
+            states = list(
+                await asyncio.gather(
+                    *(self._registry.wait_ready(item.name, wait) for item in applied)
+                )
+            )
+            unready = [(i.name, s) for i, s in zip(applied, states, strict=True) if not usable(s)]
+            if unready:
+                if rollback:
+                    await self._manager.rollback(applied)
+                raise readiness_error(unready, wait, rolled_back=rollback)
         answer = []
-        for item in applied:
-            state = self._registry.status(item.name)
+        for item, state in zip(applied, states, strict=True):
             record: dict[str, object] = {"name": item.name, "created": item.created}
             record["state"] = state.state
+            if state.detail:
+                record["detail"] = state.detail
             if item.token is not None:
                 record["token"] = item.token
             answer.append(record)
-        created = any(item.created for item in applied)
+        if any(in_progress(state) for state in states):
+            code = 202  # accepted: the cluster is still making it ready
+        else:
+            code = 201 if any(item.created for item in applied) else 200
         warnings = [*notes, *(w for item in applied for w in item.warnings)]
-        return json_response({"services": answer, "warnings": warnings}, 201 if created else 200)
+        return json_response({"services": answer, "warnings": warnings}, code)
 
     def _storage_notes(self, storage: Mapping[str, object]) -> list[str]:
         """Stores are configured at start: one sent with a definition is not set up here."""

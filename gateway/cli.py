@@ -56,6 +56,18 @@ def _parser() -> argparse.ArgumentParser:
     apply = sub.add_parser("apply", help="create or update services from an FDL file")
     apply.add_argument("file", type=Path)
     apply.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="wait until every service is ready (else: answer at once, a Kubernetes service "
+        "is 'starting' until the cluster makes it ready)",
+    )
+    apply.add_argument(
+        "--rollback",
+        action="store_true",
+        help="with --wait: undo the apply if a service fails or is not ready in time",
+    )
+    apply.add_argument(
         "--cluster-id",
         default=os.environ.get("GATEWAY_CLUSTER_ID"),
         help="OSCAR FDL: the cluster entry to take for a service declared for several",
@@ -114,13 +126,18 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 def _apply(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise OSError(f"no such file: {args.file}")
+    if args.rollback and args.wait is None:
+        raise OSError("--rollback needs --wait SECONDS")
     with client(args) as gw:
-        answer = gw.apply(args.file, cluster_id=args.cluster_id)
+        answer = gw.apply(
+            args.file, cluster_id=args.cluster_id, wait=args.wait, rollback=args.rollback
+        )
     for line in answer.get("warnings") or []:
         print(f"warning: {line}", file=sys.stderr)
     for service in answer["services"]:
         verb = "created" if service["created"] else "updated"
-        print(f"{service['name']}: {verb}, {service['state']}")
+        detail = f" ({service['detail']})" if service.get("detail") else ""
+        print(f"{service['name']}: {verb}, {service['state']}{detail}")
         if "token" in service:
             print(f"  token (shown once): {service['token']}")
     return 0

@@ -33,6 +33,7 @@ from gateway.spec_parts import REVEAL
 ImageInput = str | Path | bytes | tuple[str, bytes]
 _RETRIED = (429, 503)
 _MAX_WAIT = 30.0
+_APPLY_MARGIN = 30.0  # seconds the client waits for an apply beyond the gateway's own wait
 _FINISHED = ("succeeded", "failed", "cancelled")
 
 
@@ -52,6 +53,7 @@ class _Call:
     path: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # found here before sending (loading a definition file)
+    retried: bool = True  # False: sent once (a create is not repeated on a 503)
 
 
 def _files(images: Iterable[ImageInput]) -> list[tuple[str, tuple[str, bytes, str]]]:
@@ -152,12 +154,21 @@ class _Calls:
 
     @staticmethod
     def apply(
-        definition: str | Path | Mapping[str, Any], replace: bool, cluster_id: str | None
+        definition: str | Path | Mapping[str, Any],
+        replace: bool,
+        cluster_id: str | None,
+        wait: float | None,
+        rollback: bool,
+        timeout: float,
     ) -> _Call:
         headers = {"Content-Type": "application/yaml"}
         method = "PUT" if replace else "POST"
         body, warnings = _document(definition, cluster_id)
-        return _Call(method, "/system/services", {"content": body, "headers": headers}, warnings)
+        kwargs: dict[str, Any] = {"content": body, "headers": headers}
+        if wait is not None:  # the gateway answers within `wait`: wait longer than that for it
+            kwargs["params"] = {"wait": f"{wait:g}", "rollback": str(rollback).lower()}
+            kwargs["timeout"] = max(timeout, wait + _APPLY_MARGIN)
+        return _Call(method, "/system/services", kwargs, warnings, retried=False)
 
     @staticmethod
     def applied(call: _Call, answer: Any) -> dict[str, Any]:
@@ -184,6 +195,7 @@ class Client:
             base_url=url, headers=headers, timeout=timeout, transport=transport
         )
         self._retries = retries
+        self._timeout = timeout
 
     def __enter__(self) -> Client:
         return self
@@ -197,7 +209,7 @@ class Client:
     def _send(self, call: _Call) -> Any:
         for attempt in range(self._retries + 1):
             response = self._http.request(call.method, call.path, **call.kwargs)
-            if response.status_code not in _RETRIED or attempt == self._retries:
+            if not call.retried or response.status_code not in _RETRIED or attempt == self._retries:
                 return _result(response)
             time.sleep(_wait_seconds(response, attempt))
         raise AssertionError("unreachable")
@@ -274,10 +286,14 @@ class Client:
         *,
         replace: bool = True,
         cluster_id: str | None = None,
+        wait: float | None = None,
+        rollback: bool = False,
     ) -> dict[str, Any]:
-        """Create or update services from an FDL file path, YAML/JSON text or a mapping;
-        ``warnings`` lists what the definition asks that is not done here."""
-        call = _Calls.apply(definition, replace, cluster_id)
+        """Create or update services from an FDL file path, YAML/JSON text or a mapping; sent
+        once, never retried. ``warnings`` lists what the definition asks that is not done here.
+        `wait`: answer once ready (ApiError 502/504 if not, the services left in place unless
+        `rollback`)."""
+        call = _Calls.apply(definition, replace, cluster_id, wait, rollback, self._timeout)
         return _Calls.applied(call, self._send(call))
 
     def delete_service(self, name: str) -> None:
@@ -310,6 +326,7 @@ class AsyncClient:
             base_url=url, headers=headers, timeout=timeout, transport=transport
         )
         self._retries = retries
+        self._timeout = timeout
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -323,7 +340,7 @@ class AsyncClient:
     async def _send(self, call: _Call) -> Any:
         for attempt in range(self._retries + 1):
             response = await self._http.request(call.method, call.path, **call.kwargs)
-            if response.status_code not in _RETRIED or attempt == self._retries:
+            if not call.retried or response.status_code not in _RETRIED or attempt == self._retries:
                 return _result(response)
             await asyncio.sleep(_wait_seconds(response, attempt))
         raise AssertionError("unreachable")
@@ -393,7 +410,9 @@ class AsyncClient:
         *,
         replace: bool = True,
         cluster_id: str | None = None,
+        wait: float | None = None,
+        rollback: bool = False,
     ) -> dict[str, Any]:
-        """Create or update services from an FDL file path, YAML/JSON text or a mapping."""
-        call = _Calls.apply(definition, replace, cluster_id)
+        """Create or update services (see `Client.apply`)."""
+        call = _Calls.apply(definition, replace, cluster_id, wait, rollback, self._timeout)
         return _Calls.applied(call, await self._send(call))

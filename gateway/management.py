@@ -31,6 +31,7 @@ class Applied:
     created: bool
     token: str | None = None
     warnings: tuple[str, ...] = ()  # what the backend does not do of the definition
+    previous: ServiceSpec | None = None  # the definition it replaced (an update)
 
 
 class ServiceManager:
@@ -108,7 +109,25 @@ class ServiceManager:
                 await self._forget(spec.name)
             raise
         log.info("service %s %s", spec.name, "updated" if previous else "created")
-        return Applied(spec.name, created=previous is None, token=token, warnings=warnings)
+        old = previous.spec if previous else None
+        return Applied(
+            spec.name, created=previous is None, token=token, warnings=warnings, previous=old
+        )
+
+    async def rollback(self, applied: Sequence[Applied]) -> None:
+        """Undo `apply`: delete what it created, apply again what it replaced."""
+        async with self._lock:
+            for item in applied:
+                try:
+                    if item.previous is None:
+                        await self._registry.remove(item.name)
+                        self._store.delete(item.name)
+                    else:
+                        await self._apply_one(item.previous)
+                except GatewayError as exc:
+                    log.warning("service %s: rollback failed: %s", item.name, exc.message)
+                else:
+                    log.info("service %s rolled back", item.name)
 
     async def _forget(self, name: str) -> None:
         try:

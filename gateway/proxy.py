@@ -5,7 +5,8 @@ Bodies pass through untouched, with the headers of `FORWARDED_HEADERS` (the same
 both directions; nothing else crosses, so no client credential reaches a runtime). aiohttp's
 exceptions are translated into the `GatewayError` tree here, where they arise. A cold upstream
 (``Endpoint.cold_start_budget`` > 0) is retried until its budget runs out; a stale pooled
-connection is retried once.
+connection is retried once. A runtime served inside the gateway process
+(``Endpoint.app``) gets the same request in memory instead (``backends/inprocess.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from gateway.backends.base import Endpoint
+from gateway.backends.inprocess import exchange
 from gateway.config import Settings
 from gateway.errors import Unavailable, UpstreamError, UpstreamTimeout
 from runtimes.oip import INFERENCE_HEADER
@@ -89,6 +91,8 @@ class Proxy:
         sent = dict(headers or {})
         if content_type:
             sent["Content-Type"] = content_type
+        if endpoint.app is not None:
+            return await self._call(endpoint, method, path, body, sent, timeout)
         deadline = time.monotonic() + (timeout or self._settings.upstream_timeout)
         cold_since: float | None = None
         cold_until = time.monotonic() + endpoint.cold_start_budget
@@ -121,6 +125,28 @@ class Proxy:
                 ) from error
             cold_since = cold_since or now
             await asyncio.sleep(min(0.05, cold_until - now))
+
+    async def _call(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float | None,
+    ) -> UpstreamResponse:
+        """One exchange with a runtime served in this process, within the deadline."""
+        assert endpoint.app is not None
+        seconds = timeout or self._settings.upstream_timeout
+        try:
+            async with asyncio.timeout(seconds):
+                status, payload, answered = await exchange(
+                    endpoint.app, method, path, body, headers
+                )
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"{endpoint.base_url} did not answer within {seconds} s") from exc
+        passed = {h: answered[h.lower()] for h in FORWARDED_HEADERS if h.lower() in answered}
+        return UpstreamResponse(status, payload, passed)
 
     async def _send(
         self,

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from gateway.backends.base import Backend, ServiceState
+from gateway.backends.base import Backend, ServiceState, WaitsForReadiness
 from gateway.backends.declared import DeclaredBackend
 from gateway.errors import InvalidDefinition, ServiceNotFound
 from gateway.services import ServiceSpec
@@ -100,6 +100,14 @@ class Registry:
 
     def status(self, name: str) -> ServiceState:
         entry = self.get(name)
+        return entry.backend.status(name)
+
+    async def wait_ready(self, name: str, timeout: float) -> ServiceState:
+        """The service's state once ready or failed, or after `timeout` seconds (a backend
+        whose `deploy` waits already answers at once)."""
+        entry = self.get(name)
+        if isinstance(entry.backend, WaitsForReadiness):
+            return await entry.backend.wait_ready(name, timeout)
         return entry.backend.status(name)
 
     def all_ready(self) -> bool:

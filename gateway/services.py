@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,6 +30,7 @@ from gateway.oscar import (
     oscar_to_native,
     single_service_document,
 )
+from gateway.quantity import parse_quantity, resource_quantity
 from gateway.spec_parts import (
     ClusterSpec,
     ExposeSpec,
@@ -47,8 +49,7 @@ from runtimes.onnx.spec import BatchingSpec, PostprocessSpec, PreprocessSpec
 from runtimes.script.limits import ScriptLimits
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-CPU_PATTERN = r"^\d+(\.\d+)?m?$"
-MEMORY_PATTERN = r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|K|M|G|T)?$"
+Quantity = Annotated[str, AfterValidator(resource_quantity)]  # Kubernetes' grammar: 1Gi, 500m
 
 
 class StorageIO(BaseModel):
@@ -110,11 +111,16 @@ class ServiceSpec(BaseModel):
     batching: BatchingSpec = BatchingSpec()
     script: str | None = Field(default=None, description="script text (runtime: script)")
     backend: Literal["local", "knative", "deployment"] = "local"
+    in_process: bool = Field(
+        default=False,
+        description="local onnx services: serve the model inside the gateway process "
+        "(no second process or HTTP hop; no isolation, no restarts)",
+    )
     image: str | None = None
     variants: dict[Literal["amd64", "arm64", "gpu"], str] = Field(default_factory=dict)
     platform: Literal["amd64", "arm64", "multi"] = "multi"
-    cpu: str = Field(default="1", pattern=CPU_PATTERN)
-    memory: str = Field(default="1Gi", pattern=MEMORY_PATTERN)
+    cpu: Quantity = "1"
+    memory: Quantity = "1Gi"
     enable_gpu: bool = False
     min_scale: int = Field(default=0, ge=0)
     max_scale: int = Field(default=4, ge=1)
@@ -132,7 +138,7 @@ class ServiceSpec(BaseModel):
     )
     annotations: dict[str, str] = Field(default_factory=dict)
     image_pull_secrets: tuple[str, ...] = ()
-    ephemeral_storage: str | None = Field(default=None, pattern=MEMORY_PATTERN)
+    ephemeral_storage: Quantity | None = None
     log_level: LogLevel | None = Field(default=None, description="None: the gateway's")
     expose: ExposeSpec | None = None
     replicas: tuple[MemberSpec, ...] = ()
@@ -165,6 +171,8 @@ class ServiceSpec(BaseModel):
         own_command = self.expose is not None and self.expose.default_command
         if self.runtime == "script" and not self.script and not (self.cannot_run or own_command):
             raise ValueError("a script service needs 'script'")
+        if self.in_process and (self.runtime != "onnx" or self.backend != "local"):
+            raise ValueError("in_process: true needs runtime: onnx on backend: local")
         if self.min_scale > self.max_scale:
             raise ValueError(f"min_scale {self.min_scale} > max_scale {self.max_scale}")
         if self.expose is not None and self.backend != "deployment":
@@ -178,7 +186,7 @@ class ServiceSpec(BaseModel):
 
     def cpu_cores(self) -> float:
         """The cpu quantity as a number of cores ("500m" -> 0.5)."""
-        return float(self.cpu[:-1]) / 1000 if self.cpu.endswith("m") else float(self.cpu)
+        return float(parse_quantity(self.cpu))
 
 
 class FdlDocument(BaseModel):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from starlette.types import ASGIApp
+
 from gateway.services import ServiceSpec
 
 State = Literal["starting", "ready", "cold", "restarting", "failed", "stopped"]
@@ -17,6 +19,7 @@ class Endpoint:
     base_url: str
     cold_start_budget: float = 0.0  # seconds the proxy may keep retrying a cold upstream
     grpc_target: str | None = None  # host:port of its Open Inference Protocol gRPC server
+    app: ASGIApp | None = None  # a runtime served in this process: called in memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,14 @@ class Backend(Protocol):
 
     async def aclose(self) -> None:
         """Stop everything this backend runs and release its resources."""
+
+
+@runtime_checkable
+class WaitsForReadiness(Protocol):
+    """A backend whose `deploy` returns before the service is ready (the Kubernetes backends)."""
+
+    async def wait_ready(self, name: str, timeout: float) -> ServiceState:
+        """The state once the service is ready or failed, or as it is after `timeout` seconds."""
 
 
 @runtime_checkable

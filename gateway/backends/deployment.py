@@ -1,5 +1,9 @@
 """DeploymentBackend: each service is a pre-warmed Deployment with a ClusterIP Service and an HPA.
 
+`deploy` applies the three objects and returns: the service is ``starting`` until the Deployment
+has its replicas available. One watch on the namespace's Deployments (`Informer`) keeps their
+status current; `wait_ready` waits (bounded) for available replicas or a failure (the progress
+deadline exceeded, or a ReplicaFailure); `remove` deletes the service's batch Jobs too.
 The Deployment keeps at least one replica (the model stays in memory); the HorizontalPodAutoscaler
 scales it between max(1, min_scale) and max_scale on CPU. The Service and the HPA are owned by the
 Deployment, so the cluster's garbage collector removes them with it; `remove` also deletes them
@@ -12,12 +16,13 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from gateway.backends.base import Endpoint, ServiceState
 from gateway.backends.kube import KubeApi, Obj
+from gateway.backends.kube_access import DEPLOYMENT, JOBS, AccessCheck
+from gateway.backends.kube_informer import Informer
 from gateway.backends.objects import (
     GRPC_PORT,
     MANAGED_BY,
@@ -77,7 +82,15 @@ class DeploymentBackend:
         self._kube = KubeApi(settings, api_client)
         self._route = route
         self._specs: dict[str, ServiceSpec] = {}
-        self._deployments: dict[str, Obj] = {}
+        self._access = AccessCheck(self._kube, (*DEPLOYMENT, *JOBS))
+        self._informer = Informer(
+            self._kube,
+            f"Deployments in {settings.kube_namespace}",
+            lambda: functools.partial(
+                self._kube.apps().list_namespaced_deployment, settings.kube_namespace
+            ),
+            label_selector=f"{MANAGED_BY}={MANAGER}",
+        )
         self._urls: dict[str, list[str]] = {}
         self._turns: dict[str, Iterator[int]] = {}
         self._reconciler = Periodic(
@@ -136,42 +149,38 @@ class DeploymentBackend:
             owned_by(hpa, live),
             create_first=create_first,
         )
-        self._deployments[spec.name] = live
+        self._informer.record(live)
         return live
 
     async def deploy(self, spec: ServiceSpec) -> None:
-        """Create or patch the three objects, then wait (bounded) for available replicas."""
+        """Create or patch the three objects; ``starting`` until replicas are available."""
         deployment_objects(spec, self._settings)  # an invalid placement fails before any API call
+        await self._access.ensure()
+        self._informer.start()
         previous = self._specs.get(spec.name)
-        self._specs[spec.name] = spec
-        self._reconciler.ensure_started()
         await apply_secret(self._kube, spec, self._settings, previous)
         await self._apply_all(spec)
-        deadline = time.monotonic() + self._settings.kube_ready_timeout
-        want = min_replicas(spec)
-        obj = await self._kube.watch_until(
-            f"watch {self._where('Deployment', spec.name)}",
-            self._kube.apps().list_namespaced_deployment,
-            lambda o: available(o) >= want,
-            deadline=deadline,
-            name=spec.name,
-            namespace=self._settings.kube_namespace,
-        )
-        if obj is None:
-            raise Unavailable(
-                f"{self._where('Deployment', spec.name)} has not {want} available replica(s) "
-                f"after {self._settings.kube_ready_timeout:.0f} s"
-            )
-        self._deployments[spec.name] = obj
+        self._specs[spec.name] = spec
+        self._reconciler.ensure_started()
         if self._route == "endpoints":
             self._refresher.ensure_started()
             await self.refresh_endpoints()
-        log.info("%s is available", self._where("Deployment", spec.name))
+
+    async def wait_ready(self, name: str, timeout: float) -> ServiceState:
+        """The service's state once replicas are available or it failed, or after `timeout`."""
+        spec = self._known_spec(name)
+        want = min_replicas(spec)
+        await self._informer.wait(
+            name, lambda o: available(o) >= want or failure(o) is not None, timeout
+        )
+        if self._route == "endpoints":
+            await self.refresh_endpoints()
+        return self.status(name)
 
     async def remove(self, name: str) -> None:
         """Delete the Deployment, its Service and its HPA (already gone is fine)."""
         known = self._specs.pop(name, None)
-        self._deployments.pop(name, None)
+        self._informer.forget(name)
         self._urls.pop(name, None)
         namespace = self._settings.kube_namespace
         apps, core, autoscaling = self._kube.apps(), self._kube.core(), self._kube.autoscaling()
@@ -181,6 +190,7 @@ class DeploymentBackend:
             ("Deployment", apps.delete_namespaced_deployment),
         ):
             await self._kube.delete(self._where(kind, name), fn, name, namespace)
+        await self._kube.delete_jobs(selector(name))
         if known is None or known.secrets:
             await delete_secret(self._kube, name, self._settings)
 
@@ -224,12 +234,20 @@ class DeploymentBackend:
         url = f"http://{name}.{self._settings.kube_namespace}.svc.cluster.local"
         if replicas > 0:
             return ServiceState("ready", replicas=replicas, url=url)
+        failed = failure(obj)
+        if failed is not None:
+            return ServiceState("failed", replicas=0, url=url, detail=failed)
         return ServiceState("starting", replicas=0, url=url, detail="no available replica")
 
-    def _known(self, name: str) -> Obj:
-        if name not in self._specs:
+    def _known_spec(self, name: str) -> ServiceSpec:
+        spec = self._specs.get(name)
+        if spec is None:
             raise ServiceNotFound(f"service {name!r} is not deployed on the deployment backend")
-        return self._deployments.get(name, {})
+        return spec
+
+    def _known(self, name: str) -> Obj:
+        self._known_spec(name)
+        return self._informer.get(name) or {}
 
     async def logs(self, name: str, lines: int) -> list[str]:
         """The last lines logged by the runtime container of the service's newest pod."""
@@ -239,6 +257,7 @@ class DeploymentBackend:
     async def aclose(self) -> None:
         await self._refresher.stop()
         await self._reconciler.stop()
+        await self._informer.stop()
         self._kube.close()
 
 
@@ -250,3 +269,15 @@ def available(deployment: Obj) -> int:
     if generation is not None and observed is not None and observed < generation:
         return 0
     return int(status.get("availableReplicas") or 0)
+
+
+def failure(deployment: Obj) -> str | None:
+    """Why the Deployment's rollout failed (its progress deadline passed, or the ReplicaSet could
+    not create pods), else None."""
+    for condition in (deployment.get("status") or {}).get("conditions") or []:
+        kind, status = condition.get("type"), condition.get("status")
+        if (kind == "Progressing" and status == "False") or (
+            kind == "ReplicaFailure" and status == "True"
+        ):
+            return str(condition.get("message") or condition.get("reason") or kind)
+    return None

@@ -1,26 +1,30 @@
 """KnativeBackend: each service is a ``serving.knative.dev/v1`` Service that may scale to zero.
 
-`deploy` creates or patches the Knative Service and watches it (bounded) until it is `Ready`.
-Requests go to ``status.address.url`` (in-cluster) or ``status.url`` (``settings.knative_route``).
-A Ready service may have no pod running (scaled to zero): its `Endpoint` carries the cold-start
-budget within which the proxy retries refused connections and 503s. A periodic reconcile
-re-applies every service, which recreates a deleted one and undoes edits made behind our back.
+`deploy` creates or patches the Knative Service and returns: the service is ``starting`` until
+Knative reports it Ready. One watch on the namespace's Knative Services (`Informer`) keeps their
+status current, so state and routing follow the cluster within a second; `wait_ready` waits
+(bounded) for Ready or a failure. Requests go to ``status.address.url`` (in-cluster) or
+``status.url`` (``settings.knative_route``). A Ready service may have no pod running (scaled to
+zero): its `Endpoint` carries the cold-start budget within which the proxy retries refused
+connections and 503s. A periodic reconcile re-applies every service, which recreates a deleted
+one and undoes edits made behind our back. `remove` deletes the service and its batch Jobs.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import time
 from typing import Any
 
 from gateway.backends.base import Endpoint, ServiceState
 from gateway.backends.kube import KubeApi, Obj
-from gateway.backends.objects import knative_service, selector
+from gateway.backends.kube_access import JOBS, KNATIVE, AccessCheck
+from gateway.backends.kube_informer import Informer
+from gateway.backends.objects import MANAGED_BY, MANAGER, knative_service, selector
 from gateway.backends.reconcile import Periodic
 from gateway.backends.secrets import apply_secret, delete_secret
 from gateway.config import Settings
-from gateway.errors import ServiceNotFound, Unavailable, UpstreamError
+from gateway.errors import ServiceNotFound, Unavailable
 from gateway.services import ServiceSpec
 
 log = logging.getLogger("gateway.knative")
@@ -53,7 +57,16 @@ class KnativeBackend:
         self._settings = settings
         self._kube = KubeApi(settings, api_client)
         self._specs: dict[str, ServiceSpec] = {}
-        self._observed: dict[str, Obj] = {}
+        self._access = AccessCheck(self._kube, (*KNATIVE, *JOBS))
+        namespace = settings.kube_namespace
+        self._informer = Informer(
+            self._kube,
+            f"Knative Services in {namespace}",
+            lambda: functools.partial(
+                self._kube.custom().list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL
+            ),
+            label_selector=f"{MANAGED_BY}={MANAGER}",
+        )
         self._reconciler = Periodic(
             "knative-reconcile", settings.reconcile_interval, self.reconcile
         )
@@ -80,46 +93,32 @@ class KnativeBackend:
         obj = await self._kube.create_or_patch(
             self._where(spec.name), create, patch, body, create_first=create_first
         )
-        self._observed[spec.name] = obj
+        self._informer.record(obj)
         return obj
 
     async def deploy(self, spec: ServiceSpec) -> None:
-        """Create or patch the Knative Service, then wait (bounded) until it is Ready."""
+        """Create or patch the Knative Service; it is ``starting`` until Knative reports Ready."""
         knative_service(spec, self._settings)  # an invalid placement fails before any API call
+        await self._access.ensure()
+        self._informer.start()
         previous = self._specs.get(spec.name)
-        self._specs[spec.name] = spec
-        self._reconciler.ensure_started()
         await apply_secret(self._kube, spec, self._settings, previous)
         await self._apply(spec)
-        deadline = time.monotonic() + self._settings.kube_ready_timeout
-        api = self._kube.custom()
-        obj = await self._kube.watch_until(
-            f"watch {self._where(spec.name)}",
-            api.list_namespaced_custom_object,
-            lambda o: ready_condition(o)[0] in ("True", "False"),
-            deadline=deadline,
-            name=spec.name,
-            group=GROUP,
-            version=VERSION,
-            namespace=self._settings.kube_namespace,
-            plural=PLURAL,
+        self._specs[spec.name] = spec
+        self._reconciler.ensure_started()
+
+    async def wait_ready(self, name: str, timeout: float) -> ServiceState:
+        """The service's state once Knative reports it Ready or failed, or after `timeout`."""
+        self._known(name)
+        await self._informer.wait(
+            name, lambda o: ready_condition(o)[0] in ("True", "False"), timeout
         )
-        if obj is None:
-            last = self._observed.get(spec.name, {})
-            raise Unavailable(
-                f"{self._where(spec.name)} not Ready after "
-                f"{self._settings.kube_ready_timeout:.0f} s ({ready_condition(last)[1]})"
-            )
-        self._observed[spec.name] = obj
-        state, message = ready_condition(obj)
-        if state == "False":
-            raise UpstreamError(f"{self._where(spec.name)} failed: {message}")
-        log.info("%s is Ready at %s", self._where(spec.name), self._url(obj))
+        return self.status(name)
 
     async def remove(self, name: str) -> None:
         """Delete the Knative Service (already gone is fine); Knative deletes what it owns."""
         known = self._specs.pop(name, None)
-        self._observed.pop(name, None)
+        self._informer.forget(name)
         api = self._kube.custom()
         await self._kube.delete(
             self._where(name),
@@ -130,6 +129,7 @@ class KnativeBackend:
             PLURAL,
             name,
         )
+        await self._kube.delete_jobs(selector(name))
         if known is None or known.secrets:
             await delete_secret(self._kube, name, self._settings)
 
@@ -166,7 +166,7 @@ class KnativeBackend:
     def _known(self, name: str) -> Obj:
         if name not in self._specs:
             raise ServiceNotFound(f"service {name!r} is not deployed on the knative backend")
-        return self._observed.get(name, {})
+        return self._informer.get(name) or {}
 
     async def logs(self, name: str, lines: int) -> list[str]:
         """The last lines logged by the runtime container of the service's newest pod."""
@@ -175,4 +175,5 @@ class KnativeBackend:
 
     async def aclose(self) -> None:
         await self._reconciler.stop()
+        await self._informer.stop()
         self._kube.close()

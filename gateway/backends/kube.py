@@ -27,6 +27,7 @@ from gateway.errors import (
     Conflict,
     NotFound,
     Unavailable,
+    UpstreamError,
 )
 
 log = logging.getLogger("gateway.kube")
@@ -77,6 +78,10 @@ class KubeApi:
         self._backoff = backoff
 
     @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
     def api_client(self) -> Any:
         """The official client's `ApiClient`, created on first use."""
         if self._api_client is None:
@@ -101,7 +106,10 @@ class KubeApi:
     async def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Obj:
         """Run `fn(*args, **kwargs)` (a client method) in a thread; `what` names it in errors."""
         result = await self._call(what, fn, args, kwargs)
-        parsed = json.loads(result) if result else {}
+        try:
+            parsed = json.loads(result) if result else {}
+        except ValueError as exc:
+            raise UpstreamError(f"Kubernetes API: {what}: the answer is not JSON") from exc
         return parsed if isinstance(parsed, dict) else {}
 
     async def call_text(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
@@ -160,6 +168,24 @@ class KubeApi:
         except NotFound:
             return False
         return True
+
+    async def delete_jobs(self, label_selector: str) -> int:
+        """Delete the batch Jobs matching `label_selector`, finished ones included (their pods go
+        with them: propagationPolicy Background); returns how many were deleted."""
+        batch = client.BatchV1Api(self.api_client)
+        namespace = self._settings.kube_namespace
+        listing = await self.call(
+            f"list Jobs {label_selector}",
+            batch.list_namespaced_job,
+            namespace,
+            label_selector=label_selector,
+        )
+        deleted = 0
+        for job in listing.get("items") or []:
+            name = job["metadata"]["name"]
+            where = f"Kubernetes Job {namespace}/{name}"
+            deleted += await self.delete(where, batch.delete_namespaced_job, name, namespace)
+        return deleted
 
     async def watch_until(
         self,

@@ -1,4 +1,7 @@
-"""LocalBackend, the embedded default: one runtime process per service on this machine."""
+"""LocalBackend, the embedded default: one runtime process per service on this machine.
+
+A service with ``in_process: true`` runs inside the gateway process instead (``inprocess.py``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import httpx
 
 from gateway.backends.base import Endpoint, ServiceState
 from gateway.backends.honesty import gpu_present, local_caveats
+from gateway.backends.inprocess import InProcessRuntime
 from gateway.backends.process import RuntimeProcess
 from gateway.backends.runtime_env import (
     RUNTIME_MODULES,
@@ -36,7 +40,7 @@ class LocalBackend:
     def __init__(self, settings: Settings, *, has_gpu: bool | None = None) -> None:
         self._settings = settings
         self._http = httpx.AsyncClient()
-        self._runtimes: dict[str, RuntimeProcess] = {}
+        self._runtimes: dict[str, RuntimeProcess | InProcessRuntime] = {}
         self._caveats: dict[str, list[str]] = {}
         self._has_gpu = gpu_present() if has_gpu is None else has_gpu
 
@@ -73,16 +77,20 @@ class LocalBackend:
         self._caveats[spec.name] = self.caveats(spec)
         for line in self._caveats[spec.name]:
             log.warning("%s", line)
-        runtime = RuntimeProcess(
-            spec.name,
-            [self._settings.runtime_python, "-m", module],
-            self.runtime_env(spec),
-            log_path=self._settings.data_dir / "logs" / f"{spec.name}.log",
-            http=self._http,
-            start_timeout=self._settings.runtime_start_timeout,
-            backoff_max=self._settings.restart_backoff_max,
-            grpc=spec.runtime in GRPC_RUNTIMES,
-        )
+        runtime: RuntimeProcess | InProcessRuntime
+        if spec.in_process:
+            runtime = InProcessRuntime(spec.name, self.runtime_env(spec))
+        else:
+            runtime = RuntimeProcess(
+                spec.name,
+                [self._settings.runtime_python, "-m", module],
+                self.runtime_env(spec),
+                log_path=self._settings.data_dir / "logs" / f"{spec.name}.log",
+                http=self._http,
+                start_timeout=self._settings.runtime_start_timeout,
+                backoff_max=self._settings.restart_backoff_max,
+                grpc=spec.runtime in GRPC_RUNTIMES,
+            )
         self._runtimes[spec.name] = runtime
         runtime.start()
         if not await runtime.wait_ready(self._settings.runtime_start_timeout):
@@ -101,6 +109,8 @@ class LocalBackend:
             raise ServiceNotFound(f"service {name!r} is not deployed")
         if runtime.base_url is None:
             raise Unavailable(f"service {name!r} is {runtime.state}, retry shortly", retry_after=1)
+        if isinstance(runtime, InProcessRuntime):
+            return Endpoint(runtime.base_url, app=runtime.app)
         return Endpoint(runtime.base_url, grpc_target=runtime.grpc_target)
 
     def status(self, name: str) -> ServiceState:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.backends.exposed import exposed_container
+from gateway.backends.pod_security import restrict, restrict_container
 from gateway.backends.runtime_env import SCRIPT_ITEM_TIMEOUT, runtime_env
 from gateway.backends.variants import Placement, placement
 from gateway.config import Settings
@@ -142,7 +143,7 @@ def pod_spec(spec: ServiceSpec, settings: Settings, where: Placement) -> Obj:
         pod["nodeSelector"] = dict(where.node_selector)
     if where.tolerations:
         pod["tolerations"] = [dict(t) for t in where.tolerations]
-    return pod
+    return restrict(pod)
 
 
 def timeout_seconds(spec: ServiceSpec) -> int:
@@ -190,12 +191,11 @@ def deployment_objects(spec: ServiceSpec, settings: Settings) -> tuple[Obj, Obj,
     match = {SERVICE_LABEL: name}
     pod = pod_spec(spec, settings, where)
     port = CONTAINER_PORT
-    if spec.expose is not None:
-        pod["containers"] = [
-            exposed_container(
-                spec, where, resources=resources(spec, where), secret=secret_name(name)
-            )
-        ]
+    if spec.expose is not None:  # its own image, restricted too (Pod Security, see pod_spec)
+        exposed = exposed_container(
+            spec, where, resources=resources(spec, where), secret=secret_name(name)
+        )
+        pod["containers"] = [restrict_container(exposed, read_only_root=False)]
         port = spec.expose.api_port
     elif spec.runtime == "onnx":  # gRPC too: a Deployment may expose two ports (a Knative
         # revision only one, so Knative services are reached over HTTP alone)

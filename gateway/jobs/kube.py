@@ -16,7 +16,9 @@ each item's results under the same keys as the HTTP path, then its status record
 ``.../<job id>/items/<index>.json``. The ``_gateway/`` prefix of that bucket is the gateway's: do
 not make it (or the bare bucket) a service's input path. The credentials come from the Secret
 ``inference-gateway-storage-<storage name>`` (keys ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``)
-through ``envFrom``; the store's endpoint must be one the pods reach (the in-cluster MinIO).
+through ``envFrom``, which the gateway creates (or updates) from the definition's keys before the
+first Job (a store defined without keys: no Secret, the pod uses the cluster's own credentials);
+the store's endpoint must be one the pods reach (the in-cluster MinIO).
 A filesystem store cannot be reached from a pod: services with one keep the HTTP path (logged).
 
 Lifecycle, durable in the job store: the Job's name is recorded (``kube_jobs`` table) before the
@@ -34,11 +36,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes import client  # type: ignore[import-untyped]
 
@@ -53,6 +57,7 @@ from gateway.jobs.kube_work import (
     read_records,
     secret_name,
     started,
+    storage_secret,
     work_folder,
     write_manifest,
 )
@@ -63,6 +68,9 @@ from gateway.metrics import GatewayMetrics
 from gateway.registry import Registry
 from gateway.services import ServiceSpec
 from gateway.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from gateway.storage.s3 import S3Store
 
 log = logging.getLogger("gateway.jobs.kube")
 
@@ -97,6 +105,7 @@ class KubeJobs:
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._http_noted: set[str] = set()
+        self._secrets: dict[str, str] = {}  # Secret name -> digest of the keys written there
         store.on_cancel(self._cancelled)
 
     # --- routing -------------------------------------------------------------------------------
@@ -234,10 +243,10 @@ class KubeJobs:
         }
         if objects.endpoint:
             env["JOB_S3_ENDPOINT"] = objects.endpoint
+        secret = await self._storage_secret(storage, objects)
         body = batch_job(
-            spec, self._settings, name=name, job_id=job_id, items=count, env=env,
-            secret=secret_name(storage),
-        )  # fmt: skip
+            spec, self._settings, name=name, job_id=job_id, items=count, env=env, secret=secret
+        )
         api = self._batch()
         namespace = self._settings.kube_namespace
         try:
@@ -248,6 +257,27 @@ class KubeJobs:
             if owner != job_id:
                 message = f"{where} exists and belongs to job {owner!r}, not {job_id}"
                 raise Conflict(message) from None
+
+    async def _storage_secret(self, storage: str, objects: S3Store) -> str | None:
+        """Create (or update) the Secret with the storage's credentials from the definition; None
+        when the definition has none (the pod then uses the cluster's own, e.g. IRSA)."""
+        keys = objects.credentials()
+        if keys is None:
+            return None
+        name = secret_name(storage)
+        digest = hashlib.sha256("\0".join(keys).encode()).hexdigest()
+        if self._secrets.get(name) == digest:
+            return name
+        namespace = self._settings.kube_namespace
+        core = client.CoreV1Api(self._kube.api_client)
+        await self._kube.create_or_patch(
+            f"Secret {namespace}/{name}",
+            functools.partial(core.create_namespaced_secret, namespace),
+            functools.partial(core.patch_namespaced_secret, name, namespace),
+            storage_secret(name, namespace, keys),
+        )
+        self._secrets[name] = digest
+        return name
 
     async def _watch(
         self, where: str, name: str, done: Callable[[Obj], bool], deadline: float

@@ -7,6 +7,7 @@ Job (``<bucket>/_gateway/jobs/<job id>/work.json``), the per-item status records
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typing import Any
 import orjson
 
 from gateway.backends.kube import Obj
+from gateway.backends.objects import MANAGED_BY, MANAGER
 from gateway.errors import NotFound
 from gateway.jobs.bindings import output_bindings
 from gateway.jobs.model import Item
@@ -35,6 +37,19 @@ def secret_name(storage: str) -> str:
     """The Secret holding a storage's credentials (a DNS-1123 name)."""
     cleaned = re.sub(r"[^a-z0-9-]+", "-", storage.lower()).strip("-") or "default"
     return (SECRET_PREFIX + cleaned)[:253]
+
+
+def storage_secret(name: str, namespace: str, keys: tuple[str, str]) -> Obj:
+    """The Secret a Job's pod reads its object-store credentials from (``envFrom``)."""
+    access_key, secret_key = keys
+    data = {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": name, "namespace": namespace, "labels": {MANAGED_BY: MANAGER}},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
 
 
 def finished(obj: Obj) -> tuple[str, str] | None:

@@ -47,6 +47,7 @@ class S3Store:
     ) -> None:
         self.endpoint = endpoint
         self.region = region
+        self._keys = (access_key, secret_key) if access_key and secret_key else None
         self._client: Any = boto3.session.Session().client(
             "s3",
             endpoint_url=endpoint,
@@ -62,6 +63,10 @@ class S3Store:
             ),
         )
         self._buckets: set[str] = set()
+
+    def credentials(self) -> tuple[str, str] | None:
+        """The access key and secret key it was given (None: boto3's own credential chain)."""
+        return self._keys
 
     async def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:

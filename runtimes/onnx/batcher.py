@@ -7,11 +7,12 @@ Requests wait in one bounded queue. Whenever an inference slot is free, the batc
 holds a free slot to wait for more, so a lone client pays no batching delay, while under load
 batches grow by themselves.
 
-A run is *exclusive* when every slot is idle and nothing else waits: the callee may then use all
-cores for that one batch (e.g. a session with several intra-op threads); otherwise it should use
-one core, so that several batches run side by side. Results go back to each caller in order; when
-a batch fails, its items are retried one by one so that only the bad one fails. A full queue
-answers ``Overloaded`` (429); ``aclose`` stops intake, finishes running batches and the queue.
+A run is *exclusive* when its ``RunPolicy`` (``policy.py``) says it may have every core: the
+callee may then use all cores for that one batch (e.g. a session with several intra-op threads);
+otherwise it should use one core, so that several batches run side by side. Results go back to
+each caller in order; when a batch fails, its items are retried one by one so that only the bad
+one fails. A full queue answers ``Overloaded`` (429); ``aclose`` stops intake, finishes running
+batches and the queue.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from runtimes.onnx.errors import NotReady, Overloaded
+from runtimes.onnx.policy import RunPolicy, WidthPolicy
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -61,6 +63,7 @@ class Batcher(Generic[T, R]):
         slots: int = 1,
         observer: BatchObserver | None = None,
         batch_key: Callable[[T], object] | None = None,
+        policy: RunPolicy | None = None,
     ) -> None:
         self._run = run
         self._key = batch_key
@@ -69,6 +72,7 @@ class Batcher(Generic[T, R]):
         self.max_queue = max_queue
         self.slots = max(1, slots)
         self._observer = observer
+        self._policy = policy or WidthPolicy(self.slots)
         self._queue: deque[_Pending[T, R]] = deque()
         self._free = self.slots
         self._running = 0
@@ -128,7 +132,7 @@ class Batcher(Generic[T, R]):
             batch = self._take(min(self.max_batch_size, share))
             if not batch:
                 continue
-            exclusive = self._free == self.slots and not self._queue
+            exclusive = self._policy.wide(busy=self._running, waiting=len(self._queue))
             taken = self.slots if exclusive else 1
             self._free -= taken
             self._running += 1

@@ -34,6 +34,11 @@ class RuntimeSettings(BaseSettings):
         default=None, ge=0, le=65535, description="Open Inference Protocol gRPC; unset: off"
     )
     threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads; 0: auto")
+    spin: bool = Field(
+        default=False,
+        description="a run on all cores keeps its intra-op threads spinning until it returns "
+        "(faster on a dedicated host, far slower when other processes want the cores)",
+    )
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_pixels: int = Field(default=40_000_000, ge=1)
     max_files: int = Field(default=64, ge=1)

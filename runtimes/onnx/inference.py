@@ -3,6 +3,10 @@
 ``predict`` takes encoded images and answers top-k predictions per image (one bad image yields
 its own error, the others still answer); ``infer`` runs raw tensors (Open Inference Protocol).
 Both go through the same batcher, so they share the inference slots fairly.
+
+An image crosses to a worker thread once: the inference thread that runs its batch also decodes
+it before the run and picks its top-k after, so the event loop only reads bodies and writes JSON,
+and a lone request makes one thread hop, not three.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -25,15 +29,13 @@ from runtimes.onnx.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
 
-#: images smaller than this decode on the event loop: a thread hop would cost more
-_INLINE_DECODE_BYTES = 4096
-
 
 @dataclass(frozen=True, eq=False)
-class Sample:
-    """One pre-processed image; samples batch together."""
+class ImageRequest:
+    """One encoded image and how many classes to answer; images batch together."""
 
-    array: np.ndarray
+    data: bytes
+    top_k: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,12 +46,13 @@ class TensorRequest:
     outputs: Sequence[str] | None
 
 
-Work = Sample | TensorRequest
-Result = np.ndarray | list[np.ndarray]
+Work = ImageRequest | TensorRequest
+#: an image's top-k (or why it failed), or a tensor request's outputs
+Result = list[Prediction] | ServingError | list[np.ndarray]
 
 
 def _batch_key(work: Work) -> object:
-    return "samples" if isinstance(work, Sample) else work
+    return "images" if isinstance(work, ImageRequest) else work
 
 
 class ModelService:
@@ -85,12 +88,11 @@ class ModelService:
             observer=observer,
             batch_key=_batch_key,
         )
-        self._decoder = ThreadPoolExecutor(cores, thread_name_prefix="decode")
 
     def warm_up(self, *, exclusive: bool = True) -> None:
         """Blocking: one run on a blank sample, so the first request pays no first-run cost."""
         blank = np.zeros(self.preprocessor.sample_shape, dtype=np.float32)
-        self._run([Sample(blank)], exclusive)
+        self._scores([blank], exclusive)
 
     def load_narrow(self) -> None:
         """Blocking: add the model's one-thread session (see ``OnnxModel.load_narrow``)."""
@@ -106,7 +108,6 @@ class ModelService:
     async def aclose(self) -> None:
         """Answer everything queued, then stop the worker threads."""
         await self.batcher.aclose()
-        self._decoder.shutdown(wait=True)
 
     async def predict(
         self, images: Sequence[bytes], top_k: int
@@ -116,39 +117,51 @@ class ModelService:
 
     async def _predict_one(self, data: bytes, top_k: int) -> list[Prediction] | ServingError:
         try:
-            if len(data) <= _INLINE_DECODE_BYTES:
-                array = self.preprocessor(data)
-            else:
-                loop = asyncio.get_running_loop()
-                array = await loop.run_in_executor(self._decoder, self.preprocessor, data)
-            row = await self.batcher.submit(Sample(array))
-            assert isinstance(row, np.ndarray)
-            return self.postprocessor.top_k(row[None], top_k)[0]
+            answer = await self.batcher.submit(ImageRequest(data, top_k))
         except ServingError as exc:
             return exc
+        return cast("list[Prediction] | ServingError", answer)
 
     async def infer(
         self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None
     ) -> list[np.ndarray]:
         """Run the raw model on ``feeds``; returns ``outputs`` (default: all) in order."""
         result = await self.batcher.submit(TensorRequest(feeds, outputs))
-        assert isinstance(result, list)
-        return result
+        return cast("list[np.ndarray]", result)
 
     def _run(self, batch: Sequence[Work], exclusive: bool) -> list[Result]:
-        """Blocking, in an inference thread: one model run for the whole batch."""
+        """Blocking, in an inference thread: decode, one model run for the whole batch, top-k."""
         first = batch[0]
         if isinstance(first, TensorRequest):
             try:
                 return [self.model.run(first.feeds, first.outputs, exclusive=exclusive)]
             except Exception as exc:  # ONNX Runtime says why the tensors do not fit
                 raise InvalidInput(f"inference failed: {exc}") from None
-        arrays = [w.array for w in batch if isinstance(w, Sample)]
-        stacked = np.stack(arrays).astype(self._input.dtype, copy=False)
+        results: list[Result] = []
+        arrays: list[np.ndarray] = []
+        for work in batch:
+            assert isinstance(work, ImageRequest)
+            try:
+                arrays.append(self.preprocessor(work.data))
+                results.append([])  # filled in below
+            except ServingError as exc:  # this image alone fails
+                results.append(exc)
+        if arrays:
+            rows = iter(self._scores(arrays, exclusive))
+            for index, work in enumerate(batch):
+                if not isinstance(results[index], ServingError):
+                    assert isinstance(work, ImageRequest)
+                    results[index] = self.postprocessor.top_k(next(rows)[None], work.top_k)[0]
+        return results
+
+    def _scores(self, arrays: Sequence[np.ndarray], exclusive: bool) -> np.ndarray:
+        """One model run on pre-processed samples: their score rows."""
+        stacked = arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
+        stacked = stacked.astype(self._input.dtype, copy=False)
         scores = self.model.run(
             {self._input.name: stacked}, [self.score_output], exclusive=exclusive
         )
-        return list(scores[0])
+        return scores[0]
 
 
 def load_service(
@@ -156,7 +169,7 @@ def load_service(
 ) -> ModelService:
     """Blocking: load the model and build its service, logging how long it took."""
     started = time.perf_counter()
-    model = OnnxModel.load(settings.model_path, threads=settings.threads)
+    model = OnnxModel.load(settings.model_path, threads=settings.threads, spin=settings.spin)
     service = ModelService(settings, model, observer=observer)
     service.warm_up()
     log.info(

@@ -53,27 +53,37 @@ def _tensor_info(arg: Any) -> TensorInfo:
 class OnnxModel:
     """A loaded ONNX model; ``run`` is thread-safe and blocking (call it from a worker thread)."""
 
-    def __init__(self, session: Any, path: Path, threads: int) -> None:
+    def __init__(self, session: Any, path: Path, threads: int, *, spin: bool = False) -> None:
         self._session = session
         self._narrow: Any = None
         self.path = path
         self.threads = threads
+        self.spin = spin
         self.provider: str = session.get_providers()[0]
         self.inputs = tuple(_tensor_info(a) for a in session.get_inputs())
         self.outputs = tuple(_tensor_info(a) for a in session.get_outputs())
 
     @classmethod
     def load(
-        cls, path: Path, *, threads: int = 0, available: Collection[str] | None = None
+        cls,
+        path: Path,
+        *,
+        threads: int = 0,
+        available: Collection[str] | None = None,
+        spin: bool = False,
     ) -> OnnxModel:
         """Open ``path`` with CUDA when available (falling back to CPU), ``threads`` intra-op.
+
+        ``spin``: the intra-op threads spin between the graph's nodes instead of sleeping and
+        being woken for each one (faster for one request on all cores); they stop spinning as
+        soon as a run returns, so an idle runtime takes no CPU.
 
         ``available`` stands for ``ort.get_available_providers()`` (what this build of ONNX
         Runtime has). When the GPU provider is asked for but cannot start (no GPU, no driver, a
         CUDA or cuDNN library missing), the model runs on the CPU and a warning says so.
         """
         threads = threads or usable_cores()
-        options = _options(threads)
+        options = _options(threads, spin=spin)
         providers = select_providers(
             ort.get_available_providers() if available is None else available
         )
@@ -88,7 +98,7 @@ class OnnxModel:
             # ONNX Runtime itself drops a provider whose libraries fail to load, without raising.
             if session.get_providers()[0] != providers[0]:
                 log.warning("%s did not start; falling back to the CPU", providers[0])
-        return cls(session, path, threads)
+        return cls(session, path, threads, spin=spin)
 
     @property
     def wants_narrow(self) -> bool:
@@ -124,9 +134,13 @@ class OnnxModel:
         ``exclusive`` runs use the wide session; others the one-thread session once loaded.
         """
         names = list(outputs) if outputs else [o.name for o in self.outputs]
-        session = self._session if exclusive or self._narrow is None else self._narrow
-        result: list[np.ndarray] = session.run(names, dict(feeds))
+        result: list[np.ndarray] = self.session(exclusive=exclusive).run(names, dict(feeds))
         return result
+
+    def session(self, *, exclusive: bool = True) -> Any:
+        """The ONNX Runtime session a run uses: the wide one when ``exclusive``, else the
+        one-thread session (the wide one until that is loaded)."""
+        return self._session if exclusive or self._narrow is None else self._narrow
 
 
 def select_providers(available: Collection[str]) -> list[str]:
@@ -134,14 +148,18 @@ def select_providers(available: Collection[str]) -> list[str]:
     return [p for p in _PREFERRED_PROVIDERS if p in available or p == _CPU]
 
 
-def _options(threads: int) -> Any:
-    """Session options: ``threads`` intra-op threads, everything else fixed."""
+def _options(threads: int, *, spin: bool = False) -> Any:
+    """Session options: ``threads`` intra-op threads (spinning or not), everything else fixed."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.enable_cpu_mem_arena = True
-    # Spinning workers would steal the cores the event loop and the other slots need.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # A spinning worker wakes within microseconds for the next node instead of sleeping on a
+    # futex; it only spins while a run is going (force_spinning_stop), so it steals no core
+    # from the event loop or the other slots in between. Wide runs only happen when the
+    # runtime is alone (policy.py); the one-thread session has no worker to spin.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     return options

@@ -53,16 +53,22 @@ async def ksvc_env(api: Any, namespace: str, name: str) -> list[dict[str, str]]:
     return env
 
 
-async def knative_ready(api: Any, namespace: str, name: str, url: str) -> None:
-    """What Knative's controllers report once the revision is ready."""
+async def knative_ready(
+    api: Any, namespace: str, name: str, url: str, *, ready: str = "True", message: str = ""
+) -> None:
+    """What Knative's controllers report once the revision is ready (or failed: ``ready="False"``
+    with a `message`), for the generation they observed (the current one)."""
     custom = client.CustomObjectsApi(api)
+    live = await wait_for(custom.get_namespaced_custom_object, *KSVC, namespace, "services", name)
+    condition = {"type": "Ready", "status": ready, **({"message": message} if message else {})}
     status = {
+        "observedGeneration": live["metadata"].get("generation", 1),
         "url": url,
         "address": {"url": url},
         "conditions": [
-            {"type": "ConfigurationsReady", "status": "True"},
+            {"type": "ConfigurationsReady", "status": ready},
             {"type": "RoutesReady", "status": "True"},
-            {"type": "Ready", "status": "True"},
+            condition,
         ],
     }
     await asyncio.to_thread(
@@ -87,11 +93,13 @@ async def pods_ready(api: Any, namespace: str, name: str, url: str) -> None:
     """What the kubelet and the EndpointSlice controller report for one ready pod at `url`."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     apps, discovery = client.AppsV1Api(api), client.DiscoveryV1Api(api)
+    live = await asyncio.to_thread(apps.read_namespaced_deployment, name, namespace)
+    status = {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}
     await asyncio.to_thread(
         apps.patch_namespaced_deployment_status,
         name,
         namespace,
-        {"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}},
+        {"status": {**status, "observedGeneration": live.metadata.generation}},
         _content_type=MERGE,
     )
     endpoint_slice = {

@@ -17,26 +17,47 @@ from kubernetes import client
 
 from gateway.backends.kube import api_client_for
 from gateway.config import Settings
+from tests.backends.truthful import TruthfulEmulator
 
 _namespaces = itertools.count()
 
 
 @pytest_asyncio.fixture(scope="session")
-async def kube_url() -> AsyncIterator[str]:
-    """A Kubernetes API emulator (kmock) on a free loopback port, for the whole session."""
-    async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
+async def kube_emulator() -> AsyncIterator[tuple[TruthfulEmulator, str]]:
+    """A Kubernetes API emulator (kmock, made truthful) on a free loopback port, and its URL, for
+    the whole session."""
+    async with TruthfulEmulator() as emulator, kmock.Server(emulator) as server:
         with warnings.catch_warnings():  # kmock 0.8 reads its bundle with a deprecated API
             warnings.simplefilter("ignore", DeprecationWarning)
             emulator.resources.load_bundled()
         emulator.resources["serving.knative.dev/v1/services"] = kmock.ResourceInfo(
             namespaced=True, kind="Service", singular="service", subresources={"status"}
         )
-        yield str(server.url).rstrip("/")
+        emulator.resources["authorization.k8s.io/v1/selfsubjectaccessreviews"] = kmock.ResourceInfo(
+            namespaced=False, kind="SelfSubjectAccessReview"
+        )
+        yield emulator, str(server.url).rstrip("/")
 
 
 @pytest.fixture
-def namespace() -> str:
-    return f"test-{next(_namespaces)}"
+def emulator(kube_emulator: tuple[TruthfulEmulator, str]) -> Iterator[TruthfulEmulator]:
+    """The session's emulator, its test-set rules (denied verbs, compaction) reset after use."""
+    yield kube_emulator[0]
+    kube_emulator[0].denied.clear()
+    kube_emulator[0].compacted = 0
+
+
+@pytest.fixture
+def kube_url(kube_emulator: tuple[TruthfulEmulator, str]) -> str:
+    return kube_emulator[1]
+
+
+@pytest.fixture
+def namespace(kube_emulator: tuple[TruthfulEmulator, str]) -> str:
+    """A namespace of its own for each test, existing in the emulator (as it must)."""
+    name = f"test-{next(_namespaces)}"
+    kube_emulator[0].add_namespace(name)
+    return name
 
 
 def make_api_client(url: str) -> Any:
@@ -58,7 +79,6 @@ def kube_settings(namespace: str, **overrides: Any) -> Settings:
         "backends": ("knative", "deployment"),
         "kube_namespace": namespace,
         "kube_request_timeout": 10.0,
-        "kube_ready_timeout": 60.0,
         "reconcile_interval": 3600.0,
         "cold_start_budget": 20.0,
         **overrides,

@@ -8,6 +8,7 @@ its reason, cancelling a queued job deletes its Job, and a restarted gateway res
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -38,6 +39,7 @@ from tests.support import DIGITS_YAML, ROOT, digit_png, digits_holdout
 __all__ = ["seaweed"]  # the fixture, imported for this module
 
 MERGE = "application/merge-patch+json"
+NOW = "2026-11-30T12:00:00Z"
 Mode = Literal["run", "fail", "hold"]
 
 
@@ -113,23 +115,29 @@ class Kubelet:
         name = job.metadata.name
         if self.mode == "fail":
             failed = {
-                "type": "Failed",
                 "status": "True",
                 "reason": "BackoffLimitExceeded",
                 "message": "Job has reached the specified backoff limit",
             }
-            await self._status(batch, name, {"failed": 3, "conditions": [failed]})
+            conditions = [{"type": "FailureTarget", **failed}, {"type": "Failed", **failed}]
+            status = {"failed": 3, "startTime": NOW, "conditions": conditions}
+            await self._status(batch, name, status)
             return
-        await self._status(batch, name, {"active": 1, "ready": 1})
+        await self._status(batch, name, {"active": 1, "ready": 1, "startTime": NOW})
         (container,) = job.spec.template.spec.containers
         env = {e.name: e.value for e in container.env}
         env |= {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "RUNTIME_MODEL_PATH": str(self.spec.model),  # what the image holds
             "RUNTIME_LABELS_PATH": str(self.spec.labels),
-            "AWS_ACCESS_KEY_ID": self.weed.access_key,  # the Secret's keys (envFrom)
-            "AWS_SECRET_ACCESS_KEY": self.weed.secret_key,
         }
+        for source in container.env_from or []:  # as the kubelet does: the Secret must exist
+            secret = await asyncio.to_thread(
+                client.CoreV1Api(self.api).read_namespaced_secret,
+                source.secret_ref.name,
+                self.namespace,
+            )
+            env |= {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
         command = [sys.executable, *container.command[1:]]
         with (self.log_dir / f"{name}.log").open("wb") as log:
             proc = await asyncio.create_subprocess_exec(
@@ -142,13 +150,16 @@ class Kubelet:
                     proc.kill()
                     await proc.wait()
         self.exits[name] = code
-        if code == 0:
-            done = {"type": "Complete", "status": "True"}
-            await self._status(batch, name, {"active": 0, "ready": 0, "succeeded": 1,
-                                             "conditions": [done]})  # fmt: skip
+        if code == 0:  # as the Job controller reports success (SuccessCriteriaMet first)
+            done = [{"type": t, "status": "True"} for t in ("SuccessCriteriaMet", "Complete")]
+            status = {"active": 0, "ready": 0, "succeeded": 1, "completionTime": NOW}
+            await self._status(batch, name, {**status, "conditions": done})
         else:
-            failed = {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
-            await self._status(batch, name, {"active": 0, "failed": 1, "conditions": [failed]})
+            failed = [
+                {"type": t, "status": "True", "reason": "BackoffLimitExceeded"}
+                for t in ("FailureTarget", "Failed")
+            ]
+            await self._status(batch, name, {"active": 0, "failed": 1, "conditions": failed})
 
 
 def kubeconfig(path: Path, url: str) -> Path:
@@ -252,6 +263,14 @@ async def test_job_runs_as_one_kubernetes_job(setup: Setup, kube_url: str) -> No
             job = await until(http, job_id, "succeeded", "failed")
             assert job["counts"] == {"succeeded": 10, "failed": 1}, job
             assert setup.kubelet.seen == {job_name("digits", job_id)}  # one Job for 11 files
+            core = client.CoreV1Api(setup.kubelet.api)
+            secret = await asyncio.to_thread(
+                core.read_namespaced_secret, secret_name("minio"), setup.kubelet.namespace
+            )  # made by the gateway from the definition's keys; the pod read it
+            keys = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
+            weed = setup.kubelet.weed
+            assert keys == {"AWS_ACCESS_KEY_ID": weed.access_key,
+                            "AWS_SECRET_ACCESS_KEY": weed.secret_key}  # fmt: skip
             return await check_outputs(setup, job)
 
     await asyncio.wait_for(scenario(), NO_HANG)

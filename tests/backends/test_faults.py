@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from kubernetes import client
 
 from gateway.backends.deployment import DeploymentBackend
 from gateway.backends.knative import KnativeBackend
+from gateway.backends.kube import KubeApi
 from gateway.errors import Unavailable, UpstreamError
 from gateway.services import ServiceSpec
 from tests.backends import cluster
@@ -27,6 +29,7 @@ SPEC = ServiceSpec(name="m", model="m.onnx", image="r/m:1", backend="knative", m
 READY = {"conditions": [{"type": "Ready", "status": "True"}], "url": "http://m.example"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ACCESS_PATHS = ("/api/v1/namespaces/f", "/apis/authorization.k8s.io/")
 
 
 class FakeApi:
@@ -39,9 +42,15 @@ class FakeApi:
         self.url = f"http://127.0.0.1:{self.port}"
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith(ACCESS_PATHS):  # the start-up check: all is allowed
+            body = await request.json() if request.method == "POST" else {}
+            return web.json_response({**body, "status": {"allowed": True}}, status=201)
         self.calls.append(f"{request.method} {request.path_qs}")
         assert self.handler is not None
         return await self.handler(request)
+
+    def count(self, method: str) -> int:
+        return sum(call.startswith(method + " ") for call in self.calls)
 
 
 @pytest_asyncio.fixture
@@ -77,10 +86,12 @@ async def test_create_conflict_becomes_a_patch(
     await cluster.knative_ready(api_client, namespace, "m", "http://127.0.0.1:9")
     backend = KnativeBackend(kube_settings(namespace), make_api_client(kube_url))
     try:
-        await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)  # 409 -> patch, already Ready
+        await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)  # 409 -> patch: generation 2
         obj = await wait_for(custom.get_namespaced_custom_object, *path, "m")
         annotations = obj["spec"]["template"]["metadata"]["annotations"]
         assert annotations["autoscaling.knative.dev/max-scale"] == "2"
+        await cluster.knative_ready(api_client, namespace, "m", "http://127.0.0.1:9")
+        assert (await backend.wait_ready("m", NO_HANG)).state == "ready"
         assert backend.endpoint("m").base_url == "http://127.0.0.1:9"
     finally:
         await backend.remove("m")
@@ -104,13 +115,17 @@ async def test_api_500s_are_retried_then_a_clear_upstream_error(fake_api: FakeAp
     backend = KnativeBackend(kube_settings("f"), make_api_client(fake_api.url))
     with pytest.raises(UpstreamError, match=r"create Knative Service f/m: 500.*etcd is sad"):
         await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)
-    assert len(fake_api.calls) == 3  # bounded retries
+    assert fake_api.count("POST") == 3  # bounded retries
     await backend.aclose()
+
+
+def listing(request: web.Request) -> web.Response:
+    return web.json_response({"items": [], "metadata": {"resourceVersion": "1"}})
 
 
 async def test_one_500_is_retried_and_succeeds(fake_api: FakeApi) -> None:
     async def flaky(request: web.Request) -> web.StreamResponse:
-        if len(fake_api.calls) == 1:
+        if request.method == "POST" and fake_api.count("POST") == 1:
             return web.json_response({"message": "try again"}, status=503)
         if request.query.get("watch") == "true":
             response = web.StreamResponse()
@@ -118,13 +133,14 @@ async def test_one_500_is_retried_and_succeeds(fake_api: FakeApi) -> None:
             await response.write(json.dumps({"type": "ADDED", "object": ksvc(READY)}).encode())
             await response.write(b"\n")
             return response
-        return web.json_response(ksvc())
+        return listing(request) if request.method == "GET" else web.json_response(ksvc())
 
     fake_api.handler = flaky
     backend = KnativeBackend(kube_settings("f"), make_api_client(fake_api.url))
     await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)
+    assert (await backend.wait_ready("m", NO_HANG)).state == "ready"
     assert backend.endpoint("m").base_url == "http://m.example"
-    assert fake_api.calls[0].startswith("POST") and fake_api.calls[1].startswith("POST")
+    assert fake_api.count("POST") == 2  # the 503, then the create
     await backend.aclose()
 
 
@@ -149,7 +165,7 @@ async def test_a_watch_that_ends_early_is_restarted_until_ready(fake_api: FakeAp
     async def short_watches(request: web.Request) -> web.StreamResponse:
         nonlocal watches
         if request.query.get("watch") != "true":
-            return web.json_response(ksvc())
+            return listing(request) if request.method == "GET" else web.json_response(ksvc())
         watches += 1
         response = web.StreamResponse()
         await response.prepare(request)
@@ -161,24 +177,71 @@ async def test_a_watch_that_ends_early_is_restarted_until_ready(fake_api: FakeAp
     fake_api.handler = short_watches
     backend = KnativeBackend(kube_settings("f"), make_api_client(fake_api.url))
     await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)
-    assert watches == 3 and backend.status("m").state == "ready"
+    assert (await backend.wait_ready("m", NO_HANG)).state == "ready"
+    assert watches == 3
     await backend.aclose()
 
 
-async def test_never_ready_is_unavailable_after_the_ready_timeout(fake_api: FakeApi) -> None:
+async def test_never_ready_stays_starting_and_unroutable(fake_api: FakeApi) -> None:
     async def never_ready(request: web.Request) -> web.StreamResponse:
         if request.query.get("watch") != "true":
-            return web.json_response(ksvc())
+            return listing(request) if request.method == "GET" else web.json_response(ksvc())
         response = web.StreamResponse()
         await response.prepare(request)
         await asyncio.sleep(0.2)
         return response
 
     fake_api.handler = never_ready
-    settings = kube_settings("f", kube_ready_timeout=1.5)
-    backend = KnativeBackend(settings, make_api_client(fake_api.url))
-    with pytest.raises(Unavailable, match="not Ready after 2 s"):
-        await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)
+    backend = KnativeBackend(kube_settings("f"), make_api_client(fake_api.url))
+    await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)  # returns at once: starting
+    state = await backend.wait_ready("m", 1.0)
+    assert state.state == "starting" and "no Ready condition" in state.detail
     with pytest.raises(Unavailable):
         backend.endpoint("m")
     await backend.aclose()
+
+
+async def test_a_watch_whose_answer_never_comes_is_retried_not_an_error(fake_api: FakeApi) -> None:
+    """A read timeout while opening the watch (urllib3's ReadTimeoutError) used to escape as an
+    unexpected error: it is a watch that ended, opened again until ready."""
+    watches = 0
+
+    async def slow_then_ready(request: web.Request) -> web.StreamResponse:
+        nonlocal watches
+        if request.query.get("watch") != "true":
+            return listing(request) if request.method == "GET" else web.json_response(ksvc())
+        watches += 1
+        if watches == 1:
+            await asyncio.sleep(3600)  # no headers within the read timeout
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(json.dumps({"type": "MODIFIED", "object": ksvc(READY)}).encode())
+        await response.write(b"\n")
+        return response
+
+    fake_api.handler = slow_then_ready
+    settings = kube_settings("f", kube_request_timeout=0.2)
+    backend = KnativeBackend(settings, make_api_client(fake_api.url))
+    await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)
+    assert (await backend.wait_ready("m", NO_HANG)).state == "ready"
+    assert watches >= 2
+    await backend.aclose()
+
+    kube = KubeApi(settings, make_api_client(fake_api.url))  # the bounded watch of a Job, too
+    watches = 0
+    found = await asyncio.wait_for(
+        kube.watch_until(
+            "watch Job f/m",
+            client.CustomObjectsApi(kube.api_client).list_namespaced_custom_object,
+            lambda obj: True,
+            deadline=time.monotonic() + 1.0,  # one watch of 1 s, which times out
+            name="m",
+            group="serving.knative.dev",
+            version="v1",
+            namespace="f",
+            plural="services",
+        ),
+        NO_HANG,
+    )
+    assert found is None and watches == 1  # the deadline passed: no exception
+    kube.close()

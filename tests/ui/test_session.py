@@ -70,6 +70,22 @@ async def test_the_cookie_opens_what_the_admin_token_opens(client: httpx.AsyncCl
     assert (await client.get("/ui/session")).json()["authenticated"] is True
 
 
+async def test_login_takes_the_admins_basic_credentials(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path, admin_token=SecretStr(ADMIN), admin_password=SecretStr("pass-word")
+    )
+    async with await _client(settings, "http://testserver") as client:
+        wrong = await client.post("/ui/session", json={"username": "oscar", "password": "nope"})
+        assert wrong.status_code == 403
+        assert "set-cookie" not in wrong.headers
+        answer = await client.post(
+            "/ui/session", json={"username": "oscar", "password": "pass-word"}
+        )
+        assert answer.status_code == 200, answer.text
+        assert "pass-word" not in answer.headers["set-cookie"]
+        assert (await client.get("/system/services")).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [
