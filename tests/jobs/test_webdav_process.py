@@ -206,3 +206,4 @@ def test_wrong_webdav_credentials_stop_the_gateway_at_start(
     assert f"storage 'dav': WebDAV server {webdav.url} refused the credentials" in log
     assert "refused the credentials (401): check the storage's login and password" in log
     assert "a-wrong-password" not in log
+    assert "Unclosed" not in log  # what had started before the check was closed
