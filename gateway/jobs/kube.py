@@ -68,6 +68,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.registry import Registry
 from gateway.services import ServiceSpec
 from gateway.storage import ObjectStore
+from runtimes.contract import Record, manifest_key
 
 if TYPE_CHECKING:
     from gateway.storage.s3 import S3Store
@@ -237,7 +238,7 @@ class KubeJobs:
         assert isinstance(objects, S3Store)  # storage_of chose it
         env = {
             "JOB_ID": job_id,
-            "JOB_MANIFEST": f"{folder}/work.json",
+            "JOB_MANIFEST": manifest_key(folder),
             "JOB_S3_REGION": objects.region,
             "JOB_LOG_LEVEL": self._settings.log_level,
         }
@@ -300,7 +301,7 @@ class KubeJobs:
         self,
         job_id: str,
         storage: str,
-        records: Mapping[int, Mapping[str, Any]],
+        records: Mapping[int, Record],
         outcome: tuple[str, str, str] | None,
     ) -> None:
         """Finish the job's open items: from their records, else with the Job's outcome."""
@@ -313,20 +314,20 @@ class KubeJobs:
                 continue  # cancelled meanwhile, or finished already
             attempts = max(1, item.attempts)
             record = records.get(item.index)
-            if record is not None and record.get("state") == "succeeded":
+            if record is not None and record.state == "succeeded":
                 files, answer = results[item.index]
                 written += [f.ref for f in files]
                 done.append(
                     replace(item, state="succeeded", attempts=attempts, error=None,
-                            outputs=tuple(f.key for f in files), log=record.get("log"),
+                            outputs=tuple(f.key for f in files), log=record.log,
                             files=files, answer=answer)
                 )  # fmt: skip
             elif record is not None:
-                error = record.get("error") or {}
+                error = record.error or {}
                 detail = {"code": str(error.get("code")), "message": str(error.get("message"))}
                 done.append(
                     replace(item, state="failed", attempts=attempts, error=detail, outputs=(),
-                            log=record.get("log"))
+                            log=record.log)
                 )  # fmt: skip
             else:
                 where, state, reason = outcome or ("Kubernetes Job", "Failed", "no record")
@@ -343,7 +344,7 @@ class KubeJobs:
             await self._on_outputs(written)
 
     async def _results(
-        self, job: Job, storage: str, records: Mapping[int, Mapping[str, Any]]
+        self, job: Job, storage: str, records: Mapping[int, Record]
     ) -> dict[int, tuple[tuple[OutputFile, ...], Answer | None]]:
         """The output files and answers of the open items that succeeded, by index (their
         answers read back from the store, a few at a time)."""
@@ -362,9 +363,12 @@ class KubeJobs:
             i.index
             for i in job.items
             if i.state in ("queued", "running")
-            and (records.get(i.index) or {}).get("state") == "succeeded"
+            and (record := records.get(i.index)) is not None
+            and record.state == "succeeded"
         ]
-        found = await asyncio.gather(*(one(records[i]["outputs"]) for i in indexes))
+        found = await asyncio.gather(
+            *(one([o.model_dump() for o in records[i].outputs]) for i in indexes)
+        )
         return dict(zip(indexes, found, strict=True))
 
     def _fail_open(self, job_id: str, error: dict[str, str]) -> None:

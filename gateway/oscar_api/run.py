@@ -32,7 +32,8 @@ from gateway.oscar_event import InlineEvent, parse_event
 from gateway.proxy import Proxy, UpstreamResponse
 from gateway.registry import Registry
 from gateway.services import ServiceSpec
-from gateway.storage import ObjectStore, base_name, check_key
+from gateway.storage import ObjectStore, check_key
+from runtimes.contract import result_name
 
 _TEXT = "text/plain; charset=utf-8"
 
@@ -79,8 +80,7 @@ class SyncRuns:
         media = "application/json" if is_json else "application/octet-stream"
         answer = await self._send(spec, "/predict", data, media, spec.timeout)
         if answer.status == 200 and spec.output:
-            name = base_name(key).rsplit(".", 1)[0] + ".json"
-            await self._jobs.store_outputs(spec, [(name, answer.body)])
+            await self._jobs.store_outputs(spec, [(result_name(key), answer.body)])
         return Response(answer.body, answer.status, answer.headers)
 
     async def _script(self, spec: ServiceSpec, key: str, data: bytes) -> Response:

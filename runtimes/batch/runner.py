@@ -20,7 +20,16 @@ import orjson
 from pydantic import ValidationError
 
 from runtimes.batch.storage import Bucket, Missing
-from runtimes.batch.work import BadKey, Manifest, OutputRef, Record, WorkItem, join_key, result_name
+from runtimes.contract import (
+    BadKey,
+    Manifest,
+    OutputRef,
+    Record,
+    WorkItem,
+    join_key,
+    result_document,
+    result_name,
+)
 from runtimes.environment import declared_environment
 from runtimes.script.box import Box, BoxError
 from runtimes.script.config import ScriptSettings
@@ -144,12 +153,7 @@ class OnnxProcessor:
             if isinstance(answer, ServingError):
                 records[item.index] = failed(item, answer.code, answer.message)
                 continue
-            document = {
-                "service": self._manifest.service,
-                "input": item.key,
-                "model": service.label,
-                "predictions": answer,
-            }
+            document = result_document(self._manifest.service, item.key, service.label, answer)
             data = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
             refs = await _write(self._bucket, self._manifest, [(result_name(item.key), data)])
             records[item.index] = Record(
