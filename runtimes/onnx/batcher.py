@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from runtimes.onnx.errors import NotReady, Overloaded
+from runtimes.errors import NotReady, Overloaded
 from runtimes.onnx.policy import RunPolicy, WidthPolicy
 
 T = TypeVar("T")

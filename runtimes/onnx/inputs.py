@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from runtimes.onnx.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from runtimes.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import pytest
 
+from runtimes.errors import NotReady, Overloaded
 from runtimes.onnx.batcher import Batcher
-from runtimes.onnx.errors import NotReady, Overloaded
 
 
 class Recorder:
