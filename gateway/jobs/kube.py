@@ -2,7 +2,7 @@
 
 When `handles` a service (``settings.kube_jobs``, backend ``knative`` or ``deployment``, and every
 storage binding of the service on one S3 store), its jobs do not go through the service's HTTP
-endpoint: each gateway job becomes one Kubernetes Job (`gateway.backends.objects.batch_job`) whose
+endpoint: each gateway job becomes one Kubernetes Job (`gateway.kube.objects.batch_job`) whose
 pod runs ``python -m runtimes.batch`` in the service's image, with the service's env, resources
 and placement (GPU, arm64). One Job per *job*, not per file as in OSCAR: a pod per file reloads
 the model for every file (OSCAR's docs tell users to zip their images to avoid it), fills the API
@@ -46,8 +46,6 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes import client  # type: ignore[import-untyped]
 
-from gateway.backends.kube import KubeApi, Obj
-from gateway.backends.objects import JOB_LABEL, batch_job, job_deadline
 from gateway.config import Settings
 from gateway.errors import Conflict, GatewayError, NotFound, Retryable, Unavailable
 from gateway.jobs.bindings import input_binding, output_bindings
@@ -64,6 +62,8 @@ from gateway.jobs.kube_work import (
 from gateway.jobs.model import Answer, Item, Job, ObjectRef, OutputFile
 from gateway.jobs.results import stored_results
 from gateway.jobs.store import JobStore
+from gateway.kube.client import KubeApi, Obj
+from gateway.kube.objects import JOB_LABEL, batch_job, job_deadline
 from gateway.metrics import GatewayMetrics
 from gateway.registry import Registry
 from gateway.services import ServiceSpec

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from gateway.backends.kube import Obj
-from gateway.backends.objects import MANAGED_BY, MANAGER
 from gateway.errors import NotFound
 from gateway.jobs.bindings import output_bindings
 from gateway.jobs.model import Item
+from gateway.kube.client import Obj
+from gateway.kube.objects import MANAGED_BY, MANAGER
 from gateway.services import ServiceSpec
 from gateway.storage import ObjectStore, join_key
 from runtimes.contract import (

@@ -21,13 +21,13 @@ from urllib.parse import quote
 
 import orjson
 
-from gateway.backends.runtime_env import SCRIPT_ITEM_TIMEOUT
 from gateway.errors import GatewayError, InvalidDefinition, NotFound, Overloaded, UpstreamError
 from gateway.jobs.bindings import accepts, output_bindings
 from gateway.jobs.model import Answer, Item, ObjectRef, OutputFile
 from gateway.jobs.results import answer_of
 from gateway.proxy import Proxy, UpstreamResponse
 from gateway.registry import Registry
+from gateway.runtime_env import SCRIPT_ITEM_TIMEOUT
 from gateway.services import ServiceSpec
 from gateway.storage import ObjectStore, base_name, join_key
 from runtimes.contract import result_document, result_name

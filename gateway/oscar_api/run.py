@@ -22,7 +22,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import Authenticator
-from gateway.backends.runtime_env import SCRIPT_ITEM_TIMEOUT
 from gateway.config import Settings
 from gateway.errors import InvalidDefinition, UpstreamError
 from gateway.jobs import JobService
@@ -31,6 +30,7 @@ from gateway.limits import read_body
 from gateway.oscar_event import InlineEvent, parse_event
 from gateway.proxy import Proxy, UpstreamResponse
 from gateway.registry import Registry
+from gateway.runtime_env import SCRIPT_ITEM_TIMEOUT
 from gateway.services import ServiceSpec
 from gateway.storage import ObjectStore, check_key
 from runtimes.contract import result_name

@@ -20,8 +20,6 @@ import urllib3
 from kubernetes import client, config  # type: ignore[import-untyped]
 from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
 
-from gateway.backends.kube_errors import reason, translate
-from gateway.backends.kube_watch import watch_chunk
 from gateway.config import Settings
 from gateway.errors import (
     Conflict,
@@ -29,6 +27,8 @@ from gateway.errors import (
     Unavailable,
     UpstreamError,
 )
+from gateway.kube.errors import reason, translate
+from gateway.kube.watch import watch_chunk
 
 log = logging.getLogger("gateway.kube")
 
