@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from kubernetes import client  # type: ignore[import-untyped]
 
 from gateway.config import Settings
-from gateway.errors import Conflict, GatewayError, NotFound, Retryable, Unavailable
+from gateway.errors import Conflict, GatewayError, NotFound, Unavailable
 from gateway.jobs.bindings import input_binding, output_bindings
 from gateway.jobs.kube_work import (
     finished,
@@ -66,6 +66,7 @@ from gateway.kube.client import KubeApi, Obj
 from gateway.kube.objects import JOB_LABEL, batch_job, job_deadline
 from gateway.metrics import GatewayMetrics
 from gateway.registry import Registry
+from gateway.retry import job_retry_policy, retry
 from gateway.services import ServiceSpec
 from gateway.storage import ObjectStore
 from runtimes.contract import Record, manifest_key
@@ -170,17 +171,12 @@ class KubeJobs:
     async def _attempts(self, job_id: str) -> None:
         """`_run`, again after a transient failure (the object store or the API server did not
         answer), as the HTTP workers retry: every step of it is idempotent."""
-        retries = 0
-        while True:
-            try:
-                return await self._run(job_id)
-            except GatewayError as exc:
-                if not isinstance(exc, Retryable) or retries >= self._settings.job_retries:
-                    raise
-                delay = min(self._settings.job_retry_backoff * 2**retries, 30.0)
-                log.info("job %s: %s; retry %d in %.1f s", job_id, exc.message, retries + 1, delay)
-                retries += 1
-                await asyncio.sleep(delay)
+
+        def on_retry(error: BaseException, retries: int, delay: float) -> None:
+            log.info("job %s: %s; retry %d in %.1f s", job_id, error, retries, delay)
+
+        policy = job_retry_policy(self._settings)
+        await retry(lambda: self._run(job_id), policy, on_retry=on_retry)
 
     async def _run(self, job_id: str) -> None:
         job = self._store.get(job_id)
