@@ -143,6 +143,7 @@ def create_app(
     )
     app.state.registry = registry
     app.state.metrics = metrics
+    app.state.jobs = jobs
     return app
 
 
