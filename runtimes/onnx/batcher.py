@@ -86,6 +86,11 @@ class Batcher(Generic[T, R]):
         """Requests waiting for a slot."""
         return len(self._queue)
 
+    @property
+    def closing(self) -> bool:
+        """True once `aclose` began: new items are refused."""
+        return self._closing
+
     async def start(self) -> None:
         """Start the dispatcher on the running loop (idempotent)."""
         if self._task is None:
