@@ -22,7 +22,7 @@ from gateway.backends import build_backends
 from gateway.backends.base import Backend
 from gateway.config import Settings
 from gateway.definitions import DefinitionStore
-from gateway.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound, is_oip_path
+from gateway.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound
 from gateway.federation import Delegator
 from gateway.grpc_server import GrpcGateway
 from gateway.jobs import JobService
@@ -39,6 +39,7 @@ from gateway.system import SystemRoutes, json_response
 from gateway.tokens import TokenKey
 from gateway.ui import SessionBridge, SessionStore, UiRoutes
 from gateway.ui.assets import Assets
+from runtimes.errors import error_body
 
 log = logging.getLogger("gateway")
 
@@ -143,6 +144,7 @@ def create_app(
     )
     app.state.registry = registry
     app.state.metrics = metrics
+    app.state.jobs = jobs
     return app
 
 
@@ -174,11 +176,7 @@ async def _deploy(registry: Registry, entries: list[Entry]) -> None:
 async def render_error(request: Request, exc: Exception) -> Response:
     """Render a `GatewayError` as ``{"error": {"code", "message"}}`` (OIP: ``{"error": msg}``)."""
     assert isinstance(exc, GatewayError)
-    if is_oip_path(request.url.path):
-        body: object = {"error": exc.message}
-    else:
-        body = {"error": {"code": exc.code, "message": exc.message}}
-    response = json_response(body, exc.status_code)
+    response = json_response(error_body(exc, request.url.path), exc.status_code)
     response.headers.update(exc.headers())
     return response
 

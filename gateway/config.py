@@ -44,12 +44,6 @@ class Settings(BaseSettings):
 
     # Limits on what clients send.
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
-    allowed_content_types: tuple[str, ...] = (
-        "image/",
-        "multipart/form-data",
-        "application/json",
-        "application/octet-stream",
-    )
 
     max_header_bytes: int = Field(default=32 * 1024, ge=1024)
     max_inflight_per_service: int = Field(default=64, ge=1, description="requests at once")

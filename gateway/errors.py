@@ -11,6 +11,7 @@
     ├── MethodNotAllowed (405 method_not_allowed)
     ├── Conflict (409 conflict)
     ├── PayloadTooLarge (413 payload_too_large)
+    ├── HeadersTooLarge (431 headers_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── InvalidInput (422 invalid_input)
     │   └── InvalidDefinition (422 invalid_definition)
@@ -27,23 +28,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from runtimes.errors import ServingError
 
-class GatewayError(Exception):
-    """Base of every error the gateway answers; rendered as ``{"error": {"code", "message"}}``."""
+
+class GatewayError(ServingError):
+    """Base of every error the gateway answers; rendered as ``{"error": {"code", "message"}}``
+    (`runtimes.errors.error_body`: the runtimes' base, so both answer the same shapes)."""
 
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        """Extra response headers (``Retry-After`` for retryable errors)."""
-        if self.retry_after is None:
-            return {}
-        return {"Retry-After": str(max(1, round(self.retry_after)))}
 
 
 def error_for_status(status_code: int, message: str) -> GatewayError:
@@ -52,12 +45,6 @@ def error_for_status(status_code: int, message: str) -> GatewayError:
         if kind.status_code == status_code:
             return kind(message)
     return UpstreamError(message)
-
-
-def is_oip_path(path: str) -> bool:
-    """Whether ``path`` is an Open Inference Protocol route (``/v2``, ``/v2/...``): those answer
-    errors as the protocol says, ``{"error": "<message>"}``."""
-    return path == "/v2" or path.startswith("/v2/")
 
 
 class Retryable:
@@ -101,6 +88,11 @@ class Conflict(GatewayError):
 class PayloadTooLarge(GatewayError):
     status_code = 413
     code = "payload_too_large"
+
+
+class HeadersTooLarge(GatewayError):
+    status_code = 431
+    code = "headers_too_large"
 
 
 class UnsupportedMediaType(GatewayError):

@@ -13,10 +13,14 @@ from __future__ import annotations
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gateway.errors import BadRequest
+from runtimes.errors import error_body
+
 
 def bad_request_body(message: str) -> bytes:
-    """The JSON error body of a request the HTTP parser rejected."""
-    return orjson.dumps({"error": {"code": "bad_request", "message": message}})
+    """The JSON error body of a request the HTTP parser rejected (no path to go by: the
+    gateway's shape)."""
+    return orjson.dumps(error_body(BadRequest(message), ""))
 
 
 class JsonErrorProtocol(HttpToolsProtocol):

@@ -14,7 +14,8 @@ import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.errors import BadRequest, Overloaded, PayloadTooLarge, is_oip_path
+from gateway.errors import BadRequest, HeadersTooLarge, Overloaded, PayloadTooLarge
+from runtimes.errors import error_body
 
 _DRAIN_LIMIT = 64 * 1024 * 1024  # past this, an oversized body is not read to its end
 
@@ -108,17 +109,12 @@ class HeaderLimit:
         if scope["type"] == "http":
             size = sum(len(k) + len(v) for k, v in scope["headers"]) + len(scope["raw_path"] or b"")
             if size > self._max_bytes:
-                message = f"request headers over {self._max_bytes} bytes"
-                error: object = (  # the OIP routes answer errors as {"error": "<message>"}
-                    message
-                    if is_oip_path(scope["path"])
-                    else {"code": "headers_too_large", "message": message}
-                )
-                body = orjson.dumps({"error": error})
+                error = HeadersTooLarge(f"request headers over {self._max_bytes} bytes")
+                body = orjson.dumps(error_body(error, scope["path"]))
                 await send(
                     {
                         "type": "http.response.start",
-                        "status": 431,
+                        "status": error.status_code,
                         "headers": [
                             (b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode()),

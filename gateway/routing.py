@@ -22,6 +22,7 @@ from gateway.limits import Admission, read_body
 from gateway.metrics import GatewayMetrics, ServiceMetrics
 from gateway.proxy import Proxy, forwarded_headers
 from gateway.registry import Entry, Registry
+from runtimes.onnx.media import body_format, media_type, unsupported
 
 
 class DataPlane:
@@ -44,8 +45,6 @@ class DataPlane:
         self._metrics = metrics
         self._admissions: dict[str, Admission] = {}
         self._metrics_by_service: dict[tuple[str, str], ServiceMetrics] = {}
-        self._allowed = tuple(t for t in settings.allowed_content_types if not t.endswith("/"))
-        self._allowed_prefixes = tuple(t for t in settings.allowed_content_types if t.endswith("/"))
 
     async def predict(self, request: Request) -> Response:
         """POST /predict/{service}: an image (raw, multipart or b64 JSON) -> top-k JSON."""
@@ -189,14 +188,10 @@ class DataPlane:
         return Response(upstream.body, status_code=upstream.status, headers=upstream.headers)
 
     def _check_content_type(self, content_type: str | None) -> None:
-        media = (content_type or "").split(";", 1)[0].strip().lower()
-        if media in self._allowed or (media and media.startswith(self._allowed_prefixes)):
-            return
-        raise UnsupportedMediaType(
-            f"unsupported Content-Type {media or '(none)'!r}: send an image (image/jpeg, "
-            "image/png...), multipart/form-data with 'file' parts, or JSON "
-            '{"instances": [{"b64": ...}]}'
-        )
+        """The runtime's list (`runtimes.onnx.media`): a body it would refuse wakes no service."""
+        media = media_type(content_type)
+        if body_format(media) is None:
+            raise UnsupportedMediaType(unsupported(media))
 
 
 def _model_path(request: Request) -> str:

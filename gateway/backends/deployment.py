@@ -20,10 +20,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from gateway.backends.base import Endpoint, ServiceState
-from gateway.backends.kube import KubeApi, Obj
-from gateway.backends.kube_access import DEPLOYMENT, JOBS, AccessCheck
-from gateway.backends.kube_informer import Informer
-from gateway.backends.objects import (
+from gateway.backends.reconcile import Periodic
+from gateway.config import Settings
+from gateway.errors import ServiceNotFound, Unavailable
+from gateway.kube.access import DEPLOYMENT, JOBS, AccessCheck
+from gateway.kube.client import KubeApi, Obj
+from gateway.kube.informer import Informer
+from gateway.kube.objects import (
     GRPC_PORT,
     MANAGED_BY,
     MANAGER,
@@ -32,10 +35,7 @@ from gateway.backends.objects import (
     owned_by,
     selector,
 )
-from gateway.backends.reconcile import Periodic
-from gateway.backends.secrets import apply_secret, delete_secret
-from gateway.config import Settings
-from gateway.errors import ServiceNotFound, Unavailable
+from gateway.kube.secrets import apply_secret, delete_secret
 from gateway.services import ServiceSpec
 
 log = logging.getLogger("gateway.deployment")

@@ -17,14 +17,14 @@ import logging
 from typing import Any
 
 from gateway.backends.base import Endpoint, ServiceState
-from gateway.backends.kube import KubeApi, Obj
-from gateway.backends.kube_access import JOBS, KNATIVE, AccessCheck
-from gateway.backends.kube_informer import Informer
-from gateway.backends.objects import MANAGED_BY, MANAGER, knative_service, selector
 from gateway.backends.reconcile import Periodic
-from gateway.backends.secrets import apply_secret, delete_secret
 from gateway.config import Settings
 from gateway.errors import ServiceNotFound, Unavailable
+from gateway.kube.access import JOBS, KNATIVE, AccessCheck
+from gateway.kube.client import KubeApi, Obj
+from gateway.kube.informer import Informer
+from gateway.kube.objects import MANAGED_BY, MANAGER, knative_service, selector
+from gateway.kube.secrets import apply_secret, delete_secret
 from gateway.services import ServiceSpec
 
 log = logging.getLogger("gateway.knative")

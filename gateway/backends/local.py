@@ -16,14 +16,14 @@ from gateway.backends.base import Endpoint, ServiceState
 from gateway.backends.honesty import gpu_present, local_caveats
 from gateway.backends.inprocess import InProcessRuntime
 from gateway.backends.process import RuntimeProcess
-from gateway.backends.runtime_env import (
+from gateway.config import Settings
+from gateway.errors import InvalidDefinition, ServiceNotFound, Unavailable
+from gateway.runtime_env import (
     RUNTIME_MODULES,
     runtime_env,
     runtime_threads,
     secret_env,
 )
-from gateway.config import Settings
-from gateway.errors import InvalidDefinition, ServiceNotFound, Unavailable
 from gateway.services import ServiceSpec
 
 log = logging.getLogger("gateway.local")

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from gateway.services import ServiceSpec, StorageIO
 from gateway.storage import base_name
+from runtimes.contract import name_accepted
 
 
 def input_binding(spec: ServiceSpec) -> StorageIO:
@@ -29,9 +30,7 @@ def prefix_of(binding: StorageIO) -> str:
 
 def accepts(binding: StorageIO, name: str) -> bool:
     """True when a file name passes the binding's suffix and prefix filters."""
-    if binding.suffix and not name.endswith(binding.suffix):
-        return False
-    return not binding.prefix or name.startswith(binding.prefix)
+    return name_accepted(name, binding.suffix, binding.prefix)
 
 
 def covers(binding: StorageIO, key: str) -> bool:

@@ -2,7 +2,7 @@
 
 When `handles` a service (``settings.kube_jobs``, backend ``knative`` or ``deployment``, and every
 storage binding of the service on one S3 store), its jobs do not go through the service's HTTP
-endpoint: each gateway job becomes one Kubernetes Job (`gateway.backends.objects.batch_job`) whose
+endpoint: each gateway job becomes one Kubernetes Job (`gateway.kube.objects.batch_job`) whose
 pod runs ``python -m runtimes.batch`` in the service's image, with the service's env, resources
 and placement (GPU, arm64). One Job per *job*, not per file as in OSCAR: a pod per file reloads
 the model for every file (OSCAR's docs tell users to zip their images to avoid it), fills the API
@@ -46,10 +46,8 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes import client  # type: ignore[import-untyped]
 
-from gateway.backends.kube import KubeApi, Obj
-from gateway.backends.objects import JOB_LABEL, batch_job, job_deadline
 from gateway.config import Settings
-from gateway.errors import Conflict, GatewayError, NotFound, Retryable, Unavailable
+from gateway.errors import Conflict, GatewayError, NotFound, Unavailable
 from gateway.jobs.bindings import input_binding, output_bindings
 from gateway.jobs.kube_work import (
     finished,
@@ -64,10 +62,14 @@ from gateway.jobs.kube_work import (
 from gateway.jobs.model import Answer, Item, Job, ObjectRef, OutputFile
 from gateway.jobs.results import stored_results
 from gateway.jobs.store import JobStore
+from gateway.kube.client import KubeApi, Obj
+from gateway.kube.objects import JOB_LABEL, batch_job, job_deadline
 from gateway.metrics import GatewayMetrics
 from gateway.registry import Registry
+from gateway.retry import job_retry_policy, retry
 from gateway.services import ServiceSpec
 from gateway.storage import ObjectStore
+from runtimes.contract import Record, manifest_key
 
 if TYPE_CHECKING:
     from gateway.storage.s3 import S3Store
@@ -169,17 +171,12 @@ class KubeJobs:
     async def _attempts(self, job_id: str) -> None:
         """`_run`, again after a transient failure (the object store or the API server did not
         answer), as the HTTP workers retry: every step of it is idempotent."""
-        retries = 0
-        while True:
-            try:
-                return await self._run(job_id)
-            except GatewayError as exc:
-                if not isinstance(exc, Retryable) or retries >= self._settings.job_retries:
-                    raise
-                delay = min(self._settings.job_retry_backoff * 2**retries, 30.0)
-                log.info("job %s: %s; retry %d in %.1f s", job_id, exc.message, retries + 1, delay)
-                retries += 1
-                await asyncio.sleep(delay)
+
+        def on_retry(error: BaseException, retries: int, delay: float) -> None:
+            log.info("job %s: %s; retry %d in %.1f s", job_id, error, retries, delay)
+
+        policy = job_retry_policy(self._settings)
+        await retry(lambda: self._run(job_id), policy, on_retry=on_retry)
 
     async def _run(self, job_id: str) -> None:
         job = self._store.get(job_id)
@@ -237,7 +234,7 @@ class KubeJobs:
         assert isinstance(objects, S3Store)  # storage_of chose it
         env = {
             "JOB_ID": job_id,
-            "JOB_MANIFEST": f"{folder}/work.json",
+            "JOB_MANIFEST": manifest_key(folder),
             "JOB_S3_REGION": objects.region,
             "JOB_LOG_LEVEL": self._settings.log_level,
         }
@@ -300,7 +297,7 @@ class KubeJobs:
         self,
         job_id: str,
         storage: str,
-        records: Mapping[int, Mapping[str, Any]],
+        records: Mapping[int, Record],
         outcome: tuple[str, str, str] | None,
     ) -> None:
         """Finish the job's open items: from their records, else with the Job's outcome."""
@@ -313,20 +310,20 @@ class KubeJobs:
                 continue  # cancelled meanwhile, or finished already
             attempts = max(1, item.attempts)
             record = records.get(item.index)
-            if record is not None and record.get("state") == "succeeded":
+            if record is not None and record.state == "succeeded":
                 files, answer = results[item.index]
                 written += [f.ref for f in files]
                 done.append(
                     replace(item, state="succeeded", attempts=attempts, error=None,
-                            outputs=tuple(f.key for f in files), log=record.get("log"),
+                            outputs=tuple(f.key for f in files), log=record.log,
                             files=files, answer=answer)
                 )  # fmt: skip
             elif record is not None:
-                error = record.get("error") or {}
+                error = record.error or {}
                 detail = {"code": str(error.get("code")), "message": str(error.get("message"))}
                 done.append(
                     replace(item, state="failed", attempts=attempts, error=detail, outputs=(),
-                            log=record.get("log"))
+                            log=record.log)
                 )  # fmt: skip
             else:
                 where, state, reason = outcome or ("Kubernetes Job", "Failed", "no record")
@@ -343,7 +340,7 @@ class KubeJobs:
             await self._on_outputs(written)
 
     async def _results(
-        self, job: Job, storage: str, records: Mapping[int, Mapping[str, Any]]
+        self, job: Job, storage: str, records: Mapping[int, Record]
     ) -> dict[int, tuple[tuple[OutputFile, ...], Answer | None]]:
         """The output files and answers of the open items that succeeded, by index (their
         answers read back from the store, a few at a time)."""
@@ -362,9 +359,12 @@ class KubeJobs:
             i.index
             for i in job.items
             if i.state in ("queued", "running")
-            and (records.get(i.index) or {}).get("state") == "succeeded"
+            and (record := records.get(i.index)) is not None
+            and record.state == "succeeded"
         ]
-        found = await asyncio.gather(*(one(records[i]["outputs"]) for i in indexes))
+        found = await asyncio.gather(
+            *(one([o.model_dump() for o in records[i].outputs]) for i in indexes)
+        )
         return dict(zip(indexes, found, strict=True))
 
     def _fail_open(self, job_id: str, error: dict[str, str]) -> None:

@@ -11,17 +11,24 @@ import base64
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any
 
-import orjson
+from pydantic import ValidationError
 
-from gateway.backends.kube import Obj
-from gateway.backends.objects import MANAGED_BY, MANAGER
 from gateway.errors import NotFound
 from gateway.jobs.bindings import output_bindings
 from gateway.jobs.model import Item
+from gateway.kube.client import Obj
+from gateway.kube.objects import MANAGED_BY, MANAGER
 from gateway.services import ServiceSpec
 from gateway.storage import ObjectStore, join_key
+from runtimes.contract import (
+    Manifest,
+    OutputBinding,
+    Record,
+    WorkItem,
+    manifest_key,
+    records_prefix,
+)
 
 log = logging.getLogger("gateway.jobs.kube")
 
@@ -81,29 +88,32 @@ async def write_manifest(
     items: Sequence[Item],
     folder: str,
 ) -> None:
-    manifest = {
-        "job_id": job_id,
-        "service": spec.name,
-        "runtime": spec.runtime,
-        "items": [{"index": i.index, "key": i.key} for i in items],
-        "outputs": [
-            {"path": b.path, "suffix": list(b.suffix), "prefix": list(b.prefix)}
+    """Write the job's work list (`runtimes.contract.Manifest`) for its pod to read."""
+    manifest = Manifest(
+        job_id=job_id,
+        service=spec.name,
+        runtime=spec.runtime,
+        items=tuple(WorkItem(index=i.index, key=i.key) for i in items),
+        outputs=tuple(
+            OutputBinding(path=b.path, suffix=b.suffix, prefix=b.prefix)
             for b in output_bindings(spec)
-        ],
-        "records": f"{folder}/items",
-    }
-    await objects.put(f"{folder}/work.json", orjson.dumps(manifest), "application/json")
+        ),
+        records=records_prefix(folder),
+    )
+    body = manifest.model_dump_json().encode()
+    await objects.put(manifest_key(folder), body, "application/json")
 
 
-async def read_records(objects: ObjectStore, folder: str) -> dict[int, dict[str, Any]]:
+async def read_records(objects: ObjectStore, folder: str) -> dict[int, Record]:
     """The status records the pod wrote so far, by item index."""
-    records: dict[int, dict[str, Any]] = {}
-    for info in await objects.list(f"{folder}/items/"):
+    records: dict[int, Record] = {}
+    for info in await objects.list(records_prefix(folder) + "/"):
         try:
-            record = orjson.loads(await objects.get(info.key))
-            records[int(record["index"])] = record
+            record = Record.model_validate_json(await objects.get(info.key))
         except NotFound:
             continue
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        except ValidationError:
             log.warning("ignoring a malformed status record %s", info.key)
+            continue
+        records[record.index] = record
     return records

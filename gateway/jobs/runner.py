@@ -21,15 +21,16 @@ from urllib.parse import quote
 
 import orjson
 
-from gateway.backends.runtime_env import SCRIPT_ITEM_TIMEOUT
 from gateway.errors import GatewayError, InvalidDefinition, NotFound, Overloaded, UpstreamError
 from gateway.jobs.bindings import accepts, output_bindings
 from gateway.jobs.model import Answer, Item, ObjectRef, OutputFile
 from gateway.jobs.results import answer_of
 from gateway.proxy import Proxy, UpstreamResponse
 from gateway.registry import Registry
+from gateway.runtime_env import SCRIPT_ITEM_TIMEOUT
 from gateway.services import ServiceSpec
 from gateway.storage import ObjectStore, base_name, join_key
+from runtimes.contract import result_document, result_name
 
 #: called with the objects a batch wrote (the pipeline hook)
 OutputHook = Callable[[list[ObjectRef]], Awaitable[None]]
@@ -96,14 +97,10 @@ class ItemRunner:
             if "error" in result:
                 finished.append(replace(item, state="failed", error=result["error"]))
                 continue
-            document = {
-                "service": spec.name,
-                "input": item.key,
-                "model": payload.get("model"),
-                "predictions": result.get("predictions"),
-            }
-            name = base_name(item.key).rsplit(".", 1)[0] + ".json"
-            produced = [(name, orjson.dumps(document))]
+            document = result_document(
+                spec.name, item.key, payload.get("model"), result.get("predictions")
+            )
+            produced = [(result_name(item.key), orjson.dumps(document))]
             files = await self.write(spec, produced)
             written += [f.ref for f in files]
             finished.append(_succeeded(item, files, answer_of(produced, self._result_max_bytes)))

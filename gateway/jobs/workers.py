@@ -32,6 +32,7 @@ from gateway.jobs.runner import ItemRunner, failed
 from gateway.jobs.store import JobStore
 from gateway.metrics import GatewayMetrics
 from gateway.registry import Registry
+from gateway.retry import job_retry_policy, retry
 from gateway.services import ServiceSpec
 
 if TYPE_CHECKING:  # the kubernetes client loads only where a Kubernetes backend is enabled
@@ -40,7 +41,11 @@ if TYPE_CHECKING:  # the kubernetes client loads only where a Kubernetes backend
 
 log = logging.getLogger("gateway.jobs")
 _IDLE_POLL = 5.0  # seconds: a safety net; new work wakes the loop at once
-_MAX_RETRY_DELAY = 30.0  # seconds: the longest wait between two attempts of a batch
+
+
+def _transient(error: BaseException) -> bool:
+    """What a batch is retried after: `Retryable` errors, upstream errors and timeouts."""
+    return isinstance(error, Retryable | UpstreamError | UpstreamTimeout)
 
 
 class Workers:
@@ -173,22 +178,23 @@ class Workers:
 
     async def _attempts(self, service: str, items: Sequence[Item]) -> list[Item]:
         retries = 0
-        while True:
-            try:
-                await self._servable(service)  # after a restart of its runtime
-                spec = self._registry.get(service).spec
-                finished = await self._runner.run(spec, items)
-                return [replace(i, attempts=i.attempts + retries) for i in finished]
-            except GatewayError as exc:
-                transient = isinstance(exc, Retryable | UpstreamError | UpstreamTimeout)
-                if not transient or retries >= self._settings.job_retries:
-                    log.warning("%d item(s) of %s failed: %s", len(items), service, exc.message)
-                    return [replace(failed(i, exc), attempts=i.attempts + retries) for i in items]
-                backoff = self._settings.job_retry_backoff * 2 ** min(retries, 30)
-                delay = min(backoff, _MAX_RETRY_DELAY)
-                log.info("%s: %s; retry %d in %.1f s", service, exc.message, retries + 1, delay)
-                retries += 1
-                await asyncio.sleep(delay)
+
+        async def attempt() -> list[Item]:
+            await self._servable(service)  # after a restart of its runtime
+            return await self._runner.run(self._registry.get(service).spec, items)
+
+        def on_retry(error: BaseException, retry_number: int, delay: float) -> None:
+            nonlocal retries
+            retries = retry_number
+            log.info("%s: %s; retry %d in %.1f s", service, error, retry_number, delay)
+
+        policy = job_retry_policy(self._settings)
+        try:
+            finished = await retry(attempt, policy, transient=_transient, on_retry=on_retry)
+        except GatewayError as exc:
+            log.warning("%d item(s) of %s failed: %s", len(items), service, exc.message)
+            return [replace(failed(i, exc), attempts=i.attempts + retries) for i in items]
+        return [replace(i, attempts=i.attempts + retries) for i in finished]
 
     async def _servable(self, service: str) -> None:
         """Wait while the service is starting (bounded by runtime_start_timeout)."""

@@ -23,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import Authenticator
-from gateway.backends.runtime_env import SCRIPT_ITEM_TIMEOUT
 from gateway.config import Settings
 from gateway.errors import InvalidDefinition, Unavailable, UpstreamError
 from gateway.federation import SERVED_BY, Delegator, state_here
@@ -33,8 +32,10 @@ from gateway.limits import read_body
 from gateway.oscar_event import InlineEvent, parse_event
 from gateway.proxy import Proxy, UpstreamResponse, forwarded_headers
 from gateway.registry import Registry
+from gateway.runtime_env import SCRIPT_ITEM_TIMEOUT
 from gateway.services import ServiceSpec
-from gateway.storage import ObjectStore, base_name, check_key
+from gateway.storage import ObjectStore, check_key
+from runtimes.contract import result_name
 
 _TEXT = "text/plain; charset=utf-8"
 
@@ -108,8 +109,7 @@ class SyncRuns:
         media = "application/json" if is_json else "application/octet-stream"
         answer = await self._send(spec, "/predict", data, media, spec.timeout)
         if answer.status == 200 and spec.output:
-            name = base_name(key).rsplit(".", 1)[0] + ".json"
-            await self._jobs.store_outputs(spec, [(name, answer.body)])
+            await self._jobs.store_outputs(spec, [(result_name(key), answer.body)])
         return Response(answer.body, answer.status, answer.headers)
 
     async def _script(self, spec: ServiceSpec, key: str, data: bytes) -> Response:

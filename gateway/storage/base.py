@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.errors import InvalidInput
+from runtimes import contract
+from runtimes.contract import base_name as base_name
 
-MAX_KEY_LENGTH = 1024
+MAX_KEY_LENGTH = contract.MAX_KEY_LENGTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,24 +50,12 @@ class ObjectStore(Protocol):
 
 
 def check_key(key: str) -> str:
-    """Return `key` if it is a safe ``bucket/path`` object key, else raise `InvalidInput`."""
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput(f"object key must be 1 to {MAX_KEY_LENGTH} characters")
-    if any(ord(c) < 32 or c == "\x7f" for c in key):
-        raise InvalidInput("object key must not contain NUL or control characters")
-    if "\\" in key:
-        raise InvalidInput(f"object key must not contain backslashes: {key!r}")
-    if key.startswith("/"):
-        raise InvalidInput(f"object key must be relative: {key!r}")
-    segments = key.split("/")
-    if len(segments) < 2:
-        raise InvalidInput(f"object key needs a bucket and a name: {key!r}")
-    for segment in segments:
-        if segment in ("", ".", ".."):
-            raise InvalidInput(f"object key has an empty, '.' or '..' segment: {key!r}")
-        if segment.startswith("."):
-            raise InvalidInput(f"object key segments must not start with '.': {key!r}")
-    return key
+    """Return `key` if it is a safe ``bucket/path`` object key, else raise `InvalidInput`
+    (the rules are `runtimes.contract.check_key`'s, shared with the batch runtime)."""
+    try:
+        return contract.check_key(key)
+    except contract.BadKey as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def check_prefix(prefix: str) -> str:
@@ -77,9 +67,7 @@ def check_prefix(prefix: str) -> str:
 
 def join_key(path: str, name: str) -> str:
     """``path/name``, checked (``name`` may hold sub-folders, never ``..``)."""
-    return check_key(f"{path.strip('/')}/{name.lstrip('/')}")
-
-
-def base_name(key: str) -> str:
-    """The last segment of a key (``a/b/photo.jpg`` -> ``photo.jpg``)."""
-    return key.rsplit("/", 1)[-1]
+    try:
+        return contract.join_key(path, name)
+    except contract.BadKey as exc:
+        raise InvalidInput(str(exc)) from None

@@ -20,5 +20,7 @@ Exit status 0 means every item has a record, succeeded or failed (a bad image, a
 and a model that does not load are the items' errors, not the pod's); anything else (the object
 store unreachable, the manifest missing) exits 1, for the Job's ``backoffLimit`` to retry.
 Credentials come from the standard ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` variables (a
-Secret's keys through ``envFrom``); this package never imports the gateway.
+Secret's keys through ``envFrom``); this package never imports the gateway. The manifest, the
+status record, the result document and the key rules are `runtimes.contract`'s, which the gateway
+imports too.
 """

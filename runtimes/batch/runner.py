@@ -20,16 +20,44 @@ import orjson
 from pydantic import ValidationError
 
 from runtimes.batch.storage import Bucket, Missing
-from runtimes.batch.work import BadKey, Manifest, OutputRef, Record, WorkItem, join_key, result_name
+from runtimes.contract import (
+    BadKey,
+    Manifest,
+    OutputRef,
+    Record,
+    WorkItem,
+    join_key,
+    result_document,
+    result_name,
+)
 from runtimes.environment import declared_environment
-from runtimes.script.box import Box, BoxError
+from runtimes.errors import NotFound, ServingError
+from runtimes.script.box import Box
 from runtimes.script.config import ScriptSettings
-from runtimes.script.runner import OutputTooLarge, exit_message, run_script
+from runtimes.script.runner import failure, run_script
 
 if TYPE_CHECKING:  # onnxruntime is imported only where an ONNX service runs (not in script images)
     from runtimes.onnx.inference import ModelService
 
 log = logging.getLogger("runtimes.batch")
+
+
+class ModelUnavailable(ServingError):
+    """The service's model did not load in the pod (every item fails with the reason)."""
+
+    code = "model_unavailable"
+
+
+class InvalidDefinition(ServingError):
+    """The pod's ``RUNTIME_*`` settings for the script are invalid."""
+
+    code = "invalid_definition"
+
+
+class InvalidOutput(ServingError):
+    """A file the script wrote has a name no object key may have."""
+
+    code = "invalid_output"
 
 
 class Processor(Protocol):
@@ -72,16 +100,17 @@ async def run_job(manifest_key: str, bucket: Bucket) -> int:
     return len(todo)
 
 
-def failed(item: WorkItem, code: str, message: str, log_tail: str | None = None) -> Record:
-    error = {"code": code, "message": message}
-    return Record(index=item.index, key=item.key, state="failed", error=error, log=log_tail)
+def failed(item: WorkItem, error: ServingError) -> Record:
+    """The item's record, failed with `error` (its log tail, if any, kept with the record)."""
+    detail = {"code": error.code, "message": error.message}
+    return Record(index=item.index, key=item.key, state="failed", error=detail, log=error.log)
 
 
 async def _download(bucket: Bucket, item: WorkItem) -> bytes | Record:
     try:
         return await asyncio.to_thread(bucket.get, item.key)
     except Missing as exc:
-        return failed(item, "not_found", str(exc))
+        return failed(item, NotFound(str(exc)))
 
 
 async def _write(
@@ -127,12 +156,10 @@ class OnnxProcessor:
         self._top_k = settings.default_top_k
 
     async def process(self, items: Sequence[WorkItem]) -> list[Record]:
-        from runtimes.onnx.errors import ServingError
-
         service = self._service
         if service is None:
             message = self._failure or "the model is not loaded"
-            return [failed(i, "model_unavailable", message) for i in items]
+            return [failed(i, ModelUnavailable(message)) for i in items]
         inputs = await asyncio.gather(*(_download(self._bucket, i) for i in items))
         records: dict[int, Record] = {}
         ready = [(i, d) for i, d in zip(items, inputs, strict=True) if isinstance(d, bytes)]
@@ -142,14 +169,9 @@ class OnnxProcessor:
         answers = await service.predict([data for _, data in ready], self._top_k)
         for (item, _), answer in zip(ready, answers, strict=True):
             if isinstance(answer, ServingError):
-                records[item.index] = failed(item, answer.code, answer.message)
+                records[item.index] = failed(item, answer)
                 continue
-            document = {
-                "service": self._manifest.service,
-                "input": item.key,
-                "model": service.label,
-                "predictions": answer,
-            }
+            document = result_document(self._manifest.service, item.key, service.label, answer)
             data = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
             refs = await _write(self._bucket, self._manifest, [(result_name(item.key), data)])
             records[item.index] = Record(
@@ -199,7 +221,7 @@ class ScriptProcessor:
     async def _one(self, item: WorkItem) -> Record:
         settings, box = self._settings, self._box
         if settings is None or box is None:
-            return failed(item, "invalid_definition", self._failure or "no script")
+            return failed(item, InvalidDefinition(self._failure or "no script"))
         data = await _download(self._bucket, item)
         if isinstance(data, Record):
             return data
@@ -210,20 +232,15 @@ class ScriptProcessor:
                 shell=settings.shell, max_output_bytes=settings.max_output_bytes,
                 log_tail_bytes=settings.log_tail_bytes,
             )  # fmt: skip
-        except OutputTooLarge as exc:
-            return failed(item, "output_too_large", str(exc))
-        except BoxError as exc:
-            return failed(item, "script_not_boxed", str(exc))
-        if result.timed_out:
-            message = f"the script ran past its limit of {settings.item_timeout:g} s and was killed"
-            return failed(item, "script_timeout", message, result.log)
-        if result.returncode != 0:
-            message = exit_message(result.returncode)
-            return failed(item, "script_failed", message, result.log)
+        except ServingError as exc:  # output too large, not boxed
+            return failed(item, exc)
+        error = failure(result, settings.item_timeout)
+        if error is not None:
+            return failed(item, error)
         try:
             refs = await _write(self._bucket, self._manifest, sorted(result.files.items()))
         except BadKey as exc:
-            return failed(item, "invalid_output", str(exc), result.log)
+            return failed(item, InvalidOutput(str(exc), log=result.log))
         return Record(
             index=item.index, key=item.key, state="succeeded", outputs=refs, log=result.log
         )

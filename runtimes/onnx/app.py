@@ -22,16 +22,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from runtimes.oip import EXTENSIONS, INFERENCE_HEADER
-from runtimes.onnx.batcher import BatchObserver
-from runtimes.onnx.config import RuntimeSettings
-from runtimes.onnx.errors import (
+from runtimes.errors import (
     BadRequest,
     MethodNotAllowed,
     NotFound,
     NotReady,
     ServingError,
+    error_body,
 )
+from runtimes.oip import EXTENSIONS, INFERENCE_HEADER
+from runtimes.onnx.batcher import BatchObserver
+from runtimes.onnx.config import RuntimeSettings
 from runtimes.onnx.inference import ModelService, load_service
 from runtimes.onnx.inputs import read_body, read_images
 from runtimes.onnx.metrics import RuntimeMetrics
@@ -167,8 +168,7 @@ def create_app(
         results: list[dict[str, Any]] = []
         for upload, answer in zip(uploads, answers, strict=True):
             if isinstance(answer, ServingError):
-                error = {"code": answer.code, "message": answer.message}
-                results.append({"filename": upload.filename, "error": error})
+                results.append({"filename": upload.filename, "error": answer.detail()})
             else:
                 results.append({"filename": upload.filename, "predictions": answer})
         metrics.count_request("predict", 200)
@@ -184,10 +184,7 @@ def create_app(
         headers = error.headers()
         if isinstance(exc, HTTPException) and exc.headers:
             headers.update(exc.headers)
-        if request.url.path.startswith("/v2"):
-            return _json({"error": error.message}, error.status_code, headers)
-        body = {"error": {"code": error.code, "message": error.message}}
-        return _json(body, error.status_code, headers)
+        return _json(error_body(error, request.url.path), error.status_code, headers)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

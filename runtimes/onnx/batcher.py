@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from runtimes.onnx.errors import NotReady, Overloaded
+from runtimes.errors import NotReady, Overloaded
 from runtimes.onnx.policy import RunPolicy, WidthPolicy
 
 T = TypeVar("T")
@@ -85,6 +85,11 @@ class Batcher(Generic[T, R]):
     def queued(self) -> int:
         """Requests waiting for a slot."""
         return len(self._queue)
+
+    @property
+    def closing(self) -> bool:
+        """True once `aclose` began: new items are refused."""
+        return self._closing
 
     async def start(self) -> None:
         """Start the dispatcher on the running loop (idempotent)."""

@@ -14,11 +14,11 @@ from typing import Any, Protocol
 import grpc
 from google.protobuf.message import DecodeError, Message
 
+from runtimes.errors import BadRequest, NotFound, ServingError
 from runtimes.oip import EXTENSIONS, MODEL_VERSION, SERVICE
 from runtimes.oip import grpc_predict_v2_pb2 as pb
 from runtimes.oip.grpc_calls import grpc_status, server_options
 from runtimes.onnx.config import RuntimeSettings
-from runtimes.onnx.errors import BadRequest, NotFound, ServingError
 from runtimes.onnx.inference import ModelService
 from runtimes.onnx.metrics import RuntimeMetrics
 from runtimes.onnx.model import PLATFORM, TensorInfo

@@ -20,9 +20,9 @@ from typing import cast
 
 import numpy as np
 
+from runtimes.errors import InvalidInput, ServingError
 from runtimes.onnx.batcher import Batcher, BatchObserver
 from runtimes.onnx.config import RuntimeSettings
-from runtimes.onnx.errors import InvalidInput, ServingError
 from runtimes.onnx.model import OnnxModel, usable_cores
 from runtimes.onnx.postprocess import Postprocessor, Prediction, pick_output, read_labels
 from runtimes.onnx.preprocess import Preprocessor

@@ -17,7 +17,8 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from runtimes.onnx.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from runtimes.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from runtimes.onnx.media import body_format, media_type, unsupported
 
 
 @dataclass(frozen=True)
@@ -59,19 +60,16 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 async def read_images(request: Request, *, max_bytes: int, max_files: int) -> list[Upload]:
     """The images of a ``/predict`` request, in the order the client sent them."""
-    content_type = request.headers.get("content-type", "application/octet-stream")
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media.startswith("image/") or media == "application/octet-stream":
+    media = media_type(request.headers.get("content-type", "application/octet-stream"))
+    form = body_format(media)
+    if form == "raw":
         uploads = [Upload(None, await read_body(request, max_bytes))]
-    elif media == "multipart/form-data":
+    elif form == "multipart":
         uploads = await _read_multipart(request, max_bytes, max_files)
-    elif media == "application/json" or media.endswith("+json"):
+    elif form == "json":
         uploads = _read_json(await read_body(request, max_bytes))
     else:
-        raise UnsupportedMediaType(
-            f"unsupported Content-Type {media!r}: send an image (image/jpeg, image/png, ...), "
-            'multipart/form-data with "file" parts, or JSON {"instances": [{"b64": "..."}]}'
-        )
+        raise UnsupportedMediaType(unsupported(media))
     if not uploads:
         raise BadRequest("the request holds no image")
     if len(uploads) > max_files:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from runtimes.onnx.errors import BadRequest, InvalidInput
+from runtimes.errors import BadRequest, InvalidInput
 from runtimes.onnx.model import TensorInfo
 from runtimes.onnx.tensors import OIP_TO_NUMPY, oip_datatype
 

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from runtimes.errors import InvalidInput
 from runtimes.oip import MODEL_VERSION
 from runtimes.oip import grpc_predict_v2_pb2 as pb
-from runtimes.onnx.errors import InvalidInput
 from runtimes.onnx.model import TensorInfo
 from runtimes.onnx.oip import InferRequest, fit_input
 from runtimes.onnx.tensors import OIP_TO_NUMPY, oip_datatype

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from runtimes.onnx.errors import InvalidInput
+from runtimes.errors import InvalidInput
 from runtimes.onnx.model import TensorInfo
 from runtimes.onnx.spec import PostprocessSpec
 

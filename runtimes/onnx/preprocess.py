@@ -13,7 +13,7 @@ import math
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from runtimes.onnx.errors import InvalidImage, PayloadTooLarge
+from runtimes.errors import InvalidImage, PayloadTooLarge
 from runtimes.onnx.spec import PreprocessSpec
 
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError)

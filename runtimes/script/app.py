@@ -13,7 +13,7 @@ import base64
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,22 +26,31 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from runtimes.environment import declared_environment
-from runtimes.script.box import Box, BoxError
+from runtimes.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServingError,
+    error_body,
+)
+from runtimes.script.box import Box
 from runtimes.script.config import ScriptSettings
-from runtimes.script.runner import OutputTooLarge, exit_message, run_script
+from runtimes.script.runner import failure, run_script
 
 log = logging.getLogger("runtimes.script")
 
 
-def _json(content: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code, media_type="application/json")
+def _json(
+    content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(content), status_code, headers=headers, media_type="application/json"
+    )
 
 
-def _error(code: str, message: str, status_code: int, log_tail: str | None = None) -> Response:
-    error: dict[str, str] = {"code": code, "message": message}
-    if log_tail is not None:
-        error["log"] = log_tail
-    return _json({"error": error}, status_code)
+def _error(request: Request, error: ServingError) -> Response:
+    return _json(error_body(error, request.url.path), error.status_code)
 
 
 def create_app(settings: ScriptSettings) -> Starlette:
@@ -67,41 +76,39 @@ def create_app(settings: ScriptSettings) -> Starlette:
         async for chunk in request.stream():
             body += chunk
             if len(body) > settings.max_body_bytes:
-                return _error("payload_too_large", "the input is over the limit", 413)
+                raise PayloadTooLarge("the input is over the limit")
         async with slots:
-            try:
-                result = await run_script(
-                    holder["script"], bytes(body), key=key, timeout=settings.item_timeout,
-                    box=box, environment=declared, shell=settings.shell,
-                    max_output_bytes=settings.max_output_bytes,
-                    log_tail_bytes=settings.log_tail_bytes,
-                )  # fmt: skip
-            except OutputTooLarge as exc:
-                return _error("output_too_large", str(exc), 422)
-            except BoxError as exc:
-                return _error("script_not_boxed", str(exc), 503)
+            result = await run_script(
+                holder["script"], bytes(body), key=key, timeout=settings.item_timeout,
+                box=box, environment=declared, shell=settings.shell,
+                max_output_bytes=settings.max_output_bytes,
+                log_tail_bytes=settings.log_tail_bytes,
+            )  # fmt: skip
         for line in result.log.splitlines()[-20:]:
             log.info("%s: %s", key, line)
-        if result.timed_out:
-            message = f"the script ran past its limit of {settings.item_timeout:g} s and was killed"
-            return _error("script_timeout", message, 504, result.log)
-        if result.returncode != 0:
-            message = exit_message(result.returncode)
-            return _error("script_failed", message, 422, result.log)
+        error = failure(result, settings.item_timeout)
+        if error is not None:
+            raise error
         files = [
             {"name": name, "data": base64.b64encode(data).decode()}
             for name, data in result.files.items()
         ]
         return _json({"returncode": 0, "files": files, "log": result.log})
 
+    async def render_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ServingError)
+        return _error(request, exc)
+
     async def render_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-        return _error(code, str(exc.detail), exc.status_code)
+        kind = {404: NotFound, 405: MethodNotAllowed}.get(exc.status_code, BadRequest)
+        return _json(
+            error_body(kind(str(exc.detail)), request.url.path), exc.status_code, exc.headers
+        )
 
     async def render_unexpected(request: Request, exc: Exception) -> Response:
         log.error("unexpected error", exc_info=exc)
-        return _error("internal_error", "internal error", 500)
+        return _error(request, ServingError("internal error"))
 
     return Starlette(
         routes=[
@@ -111,5 +118,9 @@ def create_app(settings: ScriptSettings) -> Starlette:
             Route("/v2/health/ready", health),
         ],
         lifespan=lifespan,
-        exception_handlers={HTTPException: render_http_exception, Exception: render_unexpected},
+        exception_handlers={
+            ServingError: render_error,
+            HTTPException: render_http_exception,
+            Exception: render_unexpected,
+        },
     )

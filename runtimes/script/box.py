@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtimes.errors import ScriptNotBoxed
 from runtimes.prctl import set_parent_death_signal
 from runtimes.script.limits import BoxLimits
 
@@ -46,10 +47,6 @@ log = logging.getLogger("runtimes.script")
 SLOTS = 256  # runs at once per runtime process
 DEFAULT_UID_BASE = 1_000_000_000
 _KILL_ALL = "kill -KILL -1 2>/dev/null; exit 0"  # as the run's uid: every process of that uid
-
-
-class BoxError(Exception):
-    """A run cannot be boxed as configured (e.g. its uid belongs to an account)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +118,10 @@ class Box:
     async def cell(self) -> AsyncIterator[Cell]:
         """A fresh cell; on leaving it, every process of its uid is killed, its folder removed."""
         if not self.boxed and os.geteuid() == 0:
-            raise BoxError(f"a script never runs as root, and uids from {self._uid_base} are not "
-                           "mapped here: set RUNTIME_BOX_UID_BASE")  # fmt: skip
+            raise ScriptNotBoxed(f"a script never runs as root, and uids from {self._uid_base} "
+                                 "are not mapped here: set RUNTIME_BOX_UID_BASE")  # fmt: skip
         if not self._free:
-            raise BoxError(f"more than {SLOTS} scripts at once in one runtime")
+            raise ScriptNotBoxed(f"more than {SLOTS} scripts at once in one runtime")
         slot = self._free.popleft()
         uid = self._uid_base + os.getpid() * SLOTS + slot if self.boxed else None
         folder = Path(tempfile.mkdtemp(prefix="script-"))
@@ -172,7 +169,7 @@ class Box:
 
     async def _kill_all(self, uid: int) -> None:
         if uid < self._uid_base or uid == os.geteuid():  # never this process's own user
-            raise BoxError(f"refusing to kill every process of uid {uid}")
+            raise ScriptNotBoxed(f"refusing to kill every process of uid {uid}")
         proc = await asyncio.create_subprocess_exec(
             self._shell, "-c", _KILL_ALL, preexec_fn=lambda: _become(uid),
             env={"PATH": "/usr/bin:/bin"}, stdin=asyncio.subprocess.DEVNULL,
@@ -187,7 +184,7 @@ async def _until_gone(uid: int, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while _reap(uid):
         if time.monotonic() > deadline:
-            raise BoxError(f"processes of uid {uid} outlived SIGKILL for {timeout:g} s")
+            raise ScriptNotBoxed(f"processes of uid {uid} outlived SIGKILL for {timeout:g} s")
         await asyncio.sleep(0.01)
 
 
@@ -220,7 +217,9 @@ def _check_free(uid: int) -> None:
         account = pwd.getpwuid(uid)
     except KeyError:
         return
-    raise BoxError(f"uid {uid} belongs to account {account.pw_name!r}: set RUNTIME_BOX_UID_BASE")
+    raise ScriptNotBoxed(
+        f"uid {uid} belongs to account {account.pw_name!r}: set RUNTIME_BOX_UID_BASE"
+    )
 
 
 def _become(uid: int) -> None:  # pragma: no cover - runs in the child between fork and exec

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from runtimes.environment import script_environment
+from runtimes.errors import OutputTooLarge, ScriptFailed, ScriptTimeout, ServingError
 from runtimes.script.box import Box
 
 
@@ -51,8 +52,14 @@ def exit_message(returncode: int) -> str:
     return f"the script exited with status {returncode}"
 
 
-class OutputTooLarge(Exception):
-    """The script wrote more than the runtime may send back."""
+def failure(result: ScriptResult, timeout: float) -> ServingError | None:
+    """The error a finished run is (past its time limit, a non-zero exit), else None."""
+    if result.timed_out:
+        message = f"the script ran past its limit of {timeout:g} s and was killed"
+        return ScriptTimeout(message, log=result.log)
+    if result.returncode != 0:
+        return ScriptFailed(exit_message(result.returncode), log=result.log)
+    return None
 
 
 async def run_script(

@@ -15,8 +15,8 @@ import pytest
 import pytest_asyncio
 from kubernetes import client
 
-from gateway.backends.kube import api_client_for
 from gateway.config import Settings
+from gateway.kube.client import api_client_for
 from tests.backends.truthful import TruthfulEmulator
 
 _namespaces = itertools.count()

@@ -25,9 +25,9 @@ from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.backends.knative import KnativeBackend
-from gateway.backends.objects import JOB_COMMAND, JOB_LABEL, batch_job
 from gateway.config import Settings
 from gateway.jobs.kube_work import job_name, secret_name
+from gateway.kube.objects import JOB_COMMAND, JOB_LABEL, batch_job
 from gateway.services import ServiceSpec, StorageIO, StorageSpec
 from tests.backends import cluster
 from tests.backends.conftest import gone, kube_settings, make_api_client

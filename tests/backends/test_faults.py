@@ -17,8 +17,8 @@ from kubernetes import client
 
 from gateway.backends.deployment import DeploymentBackend
 from gateway.backends.knative import KnativeBackend
-from gateway.backends.kube import KubeApi
 from gateway.errors import Unavailable, UpstreamError
+from gateway.kube.client import KubeApi
 from gateway.services import ServiceSpec
 from tests.backends import cluster
 from tests.backends.conftest import kube_settings, make_api_client, wait_for

@@ -5,8 +5,8 @@ port, does not."""
 from __future__ import annotations
 
 from gateway.backends.deployment import ready_urls
-from gateway.backends.objects import deployment_objects, knative_service, owned_by
 from gateway.config import Settings
+from gateway.kube.objects import deployment_objects, knative_service, owned_by
 from gateway.services import ServiceSpec
 from tests.backends.test_objects import validate_k8s, validate_ksvc
 

@@ -13,8 +13,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gateway.backends.kube_access import DEPLOYMENT, JOBS, KNATIVE, Verb
-from gateway.backends.objects import owned_by
+from gateway.kube.access import DEPLOYMENT, JOBS, KNATIVE, Verb
+from gateway.kube.objects import owned_by
 from tests.support import ROOT
 
 MANIFESTS = ROOT / "manifests"

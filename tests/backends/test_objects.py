@@ -15,10 +15,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gateway.backends.objects import deployment_objects, knative_service, owned_by
-from gateway.backends.variants import check_variants, placement
 from gateway.config import Settings
 from gateway.errors import InvalidDefinition
+from gateway.kube.objects import deployment_objects, knative_service, owned_by
+from gateway.kube.placement import check_variants, placement
 from gateway.services import ServiceSpec
 
 K8S_VERSION = "1.35.0"

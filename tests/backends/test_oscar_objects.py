@@ -13,14 +13,14 @@ from typing import Any
 from kubernetes import client
 
 from gateway.backends.deployment import DeploymentBackend
-from gateway.backends.objects import (
+from gateway.config import Settings
+from gateway.kube.objects import (
     SERVICE_LABEL,
     batch_job,
     deployment_objects,
     knative_service,
     service_secret,
 )
-from gateway.config import Settings
 from gateway.services import ServiceSpec, load_file
 from tests.backends.conftest import gone, kube_settings, make_api_client, wait_for
 from tests.backends.test_knative import NO_HANG

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from gateway.backends.objects import batch_job, deployment_objects, knative_service
 from gateway.config import Settings
+from gateway.kube.objects import batch_job, deployment_objects, knative_service
 from gateway.services import ServiceSpec, load_file
 from tests.backends.test_manifests import MANIFESTS, OVERLAYS, render
 from tests.backends.test_objects import SPECS

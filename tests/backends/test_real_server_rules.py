@@ -13,9 +13,9 @@ from kubernetes import client
 
 from gateway.backends.deployment import DeploymentBackend
 from gateway.backends.knative import KnativeBackend
-from gateway.backends.objects import deployment_objects, labels
 from gateway.config import Settings
 from gateway.errors import InvalidDefinition, Unavailable
+from gateway.kube.objects import deployment_objects, labels
 from gateway.services import ServiceSpec
 from tests.backends import cluster
 from tests.backends.conftest import gone, kube_settings, make_api_client, wait_for

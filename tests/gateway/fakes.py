@@ -69,9 +69,11 @@ async def _slow(request: Request) -> Response:
 
 
 @contextlib.asynccontextmanager
-async def upstream(port: int) -> AsyncIterator[uvicorn.Server]:
+async def upstream(port: int, *routes: Route) -> AsyncIterator[uvicorn.Server]:
+    """The echo upstream on loopback; `routes` come first (they may replace its ``/predict``)."""
     app = Starlette(
         routes=[
+            *routes,
             Route("/predict", _echo, methods=["POST"]),
             Route("/v2/models/{n}/infer", _slow, methods=["POST"]),
         ]

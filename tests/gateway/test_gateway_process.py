@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import psutil
 import pytest
 
@@ -69,16 +70,6 @@ def test_flower_raw_jpeg_is_a_daisy(client: httpx.Client) -> None:
     assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
 
 
-def test_china_raw_jpeg(client: httpx.Client) -> None:
-    response = client.post(
-        "/predict/imagenet",
-        content=sample_jpeg("china.jpg"),
-        headers={"Content-Type": "image/jpeg"},
-    )
-    assert response.status_code == 200, response.text
-    assert CHINA_LABELS & set(top_labels(response.json()))
-
-
 def test_multipart_two_files_answer_in_order(client: httpx.Client) -> None:
     files = [
         ("file", ("china.jpg", sample_jpeg("china.jpg"), "image/jpeg")),
@@ -93,9 +84,12 @@ def test_multipart_two_files_answer_in_order(client: httpx.Client) -> None:
     assert top_labels(results[1])[0] == "daisy"
 
 
-def test_b64_json(client: httpx.Client) -> None:
+@pytest.mark.parametrize("media", ["application/json", "application/vnd.example+json"])
+def test_b64_json(client: httpx.Client, media: str) -> None:
+    """Every JSON media type the runtime reads passes the gateway (one list, the runtime's)."""
     payload = {"instances": [{"b64": base64.b64encode(sample_jpeg("flower.jpg")).decode()}]}
-    response = client.post("/predict/imagenet", json=payload)
+    body = orjson.dumps(payload)
+    response = client.post("/predict/imagenet", content=body, headers={"Content-Type": media})
     assert response.status_code == 200, response.text
     assert "daisy" in top_labels(response.json())
 
@@ -151,10 +145,10 @@ def test_unknown_route_and_wrong_method_are_json(client: httpx.Client) -> None:
     assert oip.status_code == 404 and isinstance(oip.json()["error"], str)
 
 
-@pytest.mark.parametrize("cut", [0.5, 0.0])
-def test_corrupt_or_truncated_image_is_422(client: httpx.Client, cut: float) -> None:
+def test_the_runtimes_422_for_a_truncated_image_passes_through(client: httpx.Client) -> None:
+    """One case through the gateway; the runtime's own tests cover every kind of bad image."""
     jpeg = sample_jpeg("flower.jpg")
-    body = jpeg[: int(len(jpeg) * cut)] if cut else b"this is not an image at all"
+    body = jpeg[: len(jpeg) // 2]
     response = client.post(
         "/predict/imagenet", content=body, headers={"Content-Type": "image/jpeg"}
     )

@@ -7,6 +7,9 @@ import asyncio
 
 import pytest
 from prometheus_client import CollectorRegistry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from tests.gateway.fakes import StaticBackend, gateway_client, upstream
 from tests.support import free_port
@@ -70,24 +73,31 @@ async def test_refused_connection_is_503_with_retry_after() -> None:
 async def test_cold_upstream_is_retried_within_its_budget() -> None:
     port = free_port()
     registry = CollectorRegistry()
-    backend = StaticBackend(f"http://127.0.0.1:{port}", cold_start_budget=5.0)
-    async with gateway_client(backend, registry) as client:
+    asked, warm = asyncio.Event(), asyncio.Event()
 
-        async def late_start() -> None:
-            await asyncio.sleep(1.5)
-            async with upstream(port):
-                await asyncio.sleep(2)
+    async def warming(request: Request) -> Response:
+        """503 until the test says the runtime is warm (as a Knative activator answers)."""
+        asked.set()
+        if not warm.is_set():
+            return Response(b"warming up", 503)
+        return Response(await request.body() + b"|", media_type="image/png")
 
-        starting = asyncio.create_task(late_start())
-        response = await client.post(
-            "/predict/echo", content=b"hi", headers={"Content-Type": "image/png"}
+    backend = StaticBackend(f"http://127.0.0.1:{port}", cold_start_budget=60.0)
+    async with (
+        upstream(port, Route("/predict", warming, methods=["POST"])),
+        gateway_client(backend, registry) as client,
+    ):
+        sending = asyncio.create_task(
+            client.post("/predict/echo", content=b"hi", headers={"Content-Type": "image/png"})
         )
-        await starting
+        await asyncio.wait_for(asked.wait(), 30)  # the runtime answered 503 at least once
+        warm.set()
+        response = await sending
     assert response.status_code == 200 and response.content == b"hi|"
     labels = {"service": "echo", "backend": "local"}
     assert registry.get_sample_value("gateway_cold_starts_total", labels) == 1
     waited = registry.get_sample_value("gateway_cold_start_duration_seconds_sum", labels)
-    assert waited is not None and 1.0 < waited < 5.0
+    assert waited is not None and waited > 0
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])

@@ -252,7 +252,8 @@ async def test_the_watcher_turns_a_dropped_file_into_one_job(
     job = await _wait(client, found[0]["job_id"])
     assert job["status"] == "succeeded"
     assert job["items"][0]["outputs"] == ["results/digits/9.json"]
-    await asyncio.sleep(0.6)  # a few more watcher passes: no second job
+    watcher = gateway[0].state.jobs.watcher
+    assert [await watcher.poll(), await watcher.poll()] == [0, 0]  # more passes: no second job
     jobs = (await client.get("/jobs", params={"service": "digits", "limit": 1000})).json()["jobs"]
     watcher_jobs = [j for j in jobs if j["source"] == "watcher"]
     details = [(await client.get(f"/jobs/{j['job_id']}")).json() for j in watcher_jobs]

@@ -27,8 +27,10 @@ from tests.support import (
 PIPELINE = ROOT / "model_images" / "pipeline.yaml"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A gateway of its own for each test: what one test's files start never shows in
+    another's jobs, whatever the order."""
     data_dir = tmp_path_factory.mktemp("pipeline")
     port = free_port()
     command = python_command("-m", "gateway", "serve", "-f", str(PIPELINE), "--port", str(port))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
+from runtimes.errors import NotReady, Overloaded
 from runtimes.onnx.batcher import Batcher
-from runtimes.onnx.errors import NotReady, Overloaded
 
 
 class Recorder:
@@ -30,6 +30,13 @@ class Recorder:
         return [2 * i for i in items]
 
 
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the event loop run, a turn at a time, until `condition` holds (fails past `timeout`)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0)
+
+
 async def test_results_in_order_and_batched_under_load() -> None:
     model = Recorder()
     batcher: Batcher[int, int] = Batcher(model, max_batch_size=4, max_latency_ms=1000, slots=1)
@@ -38,7 +45,7 @@ async def test_results_in_order_and_batched_under_load() -> None:
     first = asyncio.create_task(batcher.submit(0))
     await asyncio.to_thread(model.started.wait, 5)
     rest = [asyncio.create_task(batcher.submit(i)) for i in range(1, 10)]
-    await asyncio.sleep(0.01)
+    await until(lambda: batcher.queued == 9)
     model.gate.set()
     assert await first == 0
     assert await asyncio.gather(*rest) == [2 * i for i in range(1, 10)]
@@ -66,9 +73,12 @@ async def test_deadline_separates_batches() -> None:
     blocker = asyncio.create_task(batcher.submit(0))
     await asyncio.to_thread(model.started.wait, 5)
     early = [asyncio.create_task(batcher.submit(i)) for i in (1, 2)]
-    await asyncio.sleep(0.06)  # later arrivals are past the oldest waiting request's deadline
+    await until(lambda: batcher.queued == 2)
+    # the time under test, not a synchronisation: later arrivals come past the oldest waiting
+    # request's deadline (20 ms)
+    await asyncio.sleep(0.06)
     late = [asyncio.create_task(batcher.submit(i)) for i in (3, 4)]
-    await asyncio.sleep(0.01)
+    await until(lambda: batcher.queued == 4)
     model.gate.set()
     await asyncio.gather(blocker, *early, *late)
     assert [items for items, _ in model.batches] == [[0], [1, 2], [3, 4]]
@@ -81,7 +91,7 @@ async def test_two_slots_run_side_by_side_not_exclusive() -> None:
     await batcher.start()
     model.gate.clear()
     tasks = [asyncio.create_task(batcher.submit(i)) for i in range(4)]
-    await asyncio.sleep(0.05)
+    await until(lambda: len(model.batches) == 2 and batcher.queued == 2)
     assert len(model.batches) == 2  # two slots busy at once
     model.gate.set()
     assert await asyncio.gather(*tasks) == [0, 2, 4, 6]
@@ -99,7 +109,7 @@ async def test_one_bad_item_fails_alone() -> None:
     blocker = asyncio.create_task(batcher.submit(1))
     await asyncio.to_thread(model.started.wait, 5)
     tasks = [asyncio.create_task(batcher.submit(i)) for i in (2, -1, 3)]
-    await asyncio.sleep(0.01)
+    await until(lambda: batcher.queued == 3)
     model.gate.set()
     outcomes = await asyncio.gather(blocker, *tasks, return_exceptions=True)
     assert outcomes[:2] == [2, 4] and outcomes[3] == 6
@@ -116,7 +126,7 @@ async def test_full_queue_is_overloaded() -> None:
     running = asyncio.create_task(batcher.submit(0))
     await asyncio.to_thread(model.started.wait, 5)
     queued = [asyncio.create_task(batcher.submit(i)) for i in (1, 2)]
-    await asyncio.sleep(0.01)
+    await until(lambda: batcher.queued == 2)
     with pytest.raises(Overloaded) as caught:
         await batcher.submit(3)
     assert caught.value.status_code == 429
@@ -134,9 +144,9 @@ async def test_shutdown_answers_running_and_queued() -> None:
     running = asyncio.create_task(batcher.submit(5))
     await asyncio.to_thread(model.started.wait, 5)
     queued = [asyncio.create_task(batcher.submit(i)) for i in (6, 7, 8)]
-    await asyncio.sleep(0.01)
+    await until(lambda: batcher.queued == 3)
     closing = asyncio.create_task(batcher.aclose())
-    await asyncio.sleep(0.01)
+    await until(lambda: batcher.closing)
     with pytest.raises(NotReady):  # no new work once closing
         await batcher.submit(9)
     model.gate.set()
@@ -153,7 +163,7 @@ async def test_cancelled_caller_is_skipped() -> None:
     await asyncio.to_thread(model.started.wait, 5)
     gone = asyncio.create_task(batcher.submit(2))
     kept = asyncio.create_task(batcher.submit(3))
-    await asyncio.sleep(0.01)
+    await until(lambda: batcher.queued == 2)
     gone.cancel()
     model.gate.set()
     assert list(await asyncio.gather(running, kept)) == [2, 6]
@@ -169,7 +179,7 @@ async def test_what_waits_is_shared_among_the_slots() -> None:
     first = asyncio.create_task(batcher.submit(0))  # alone: an exclusive run on both slots
     await asyncio.to_thread(model.started.wait, 5)
     rest = [asyncio.create_task(batcher.submit(i)) for i in range(1, 9)]
-    await asyncio.sleep(0.01)
+    await until(lambda: batcher.queued == 8)
     model.gate.set()
     assert await asyncio.gather(first, *rest) == [2 * i for i in range(9)]
     # the 8 that waited go to both slots, 4 each, not 8 to one while the other idles

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.backends.runtime_env import runtime_env
 from gateway.config import Settings
 from gateway.hardening import scrub_secrets
+from gateway.runtime_env import runtime_env
 from gateway.services import ServiceSpec
 from runtimes.environment import runtime_environment, script_environment
 from runtimes.script.limits import BoxLimits, ScriptLimits, quantity_bytes, resolve_limits

@@ -4,7 +4,7 @@ Pure functions, no API calls: tests validate their output against the official s
 object carries the labels `labels(name)` over the service's own ``kube_labels``, and its
 ``annotations``; the Knative Service is built in `knative_service`, the Deployment, its ClusterIP
 Service and its HorizontalPodAutoscaler in `deployment_objects` (an ``expose``d service runs its
-own image and port: `gateway.backends.exposed`), the ``batch/v1`` Job that runs one gateway job
+own image and port: `gateway.kube.exposed`), the ``batch/v1`` Job that runs one gateway job
 (`batch_job`) in the service's image and placement, and the Secret that carries the service's
 ``secrets`` into its pods (`service_secret`, through ``envFrom``).
 """
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.backends.exposed import exposed_container
-from gateway.backends.pod_security import restrict, restrict_container
-from gateway.backends.runtime_env import SCRIPT_ITEM_TIMEOUT, runtime_env
-from gateway.backends.variants import Placement, placement
 from gateway.config import Settings
+from gateway.kube.exposed import exposed_container
+from gateway.kube.placement import Placement, placement
+from gateway.kube.pod_security import restrict, restrict_container
+from gateway.runtime_env import SCRIPT_ITEM_TIMEOUT, runtime_env
 from gateway.services import ServiceSpec
 
 Obj = dict[str, Any]

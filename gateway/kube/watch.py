@@ -20,8 +20,8 @@ from typing import Any
 import urllib3
 from kubernetes import watch  # type: ignore[import-untyped]
 
-from gateway.backends.kube_errors import reason
 from gateway.config import Settings
+from gateway.kube.errors import reason
 
 log = logging.getLogger("gateway.kube")
 

@@ -63,5 +63,5 @@ def runtime_env(
 
 def secret_env(spec: ServiceSpec) -> dict[str, str]:
     """The service's ``secrets`` in clear, for its runtime's environment only (on Kubernetes
-    they travel in a Secret instead, see `gateway.backends.objects.service_secret`)."""
+    they travel in a Secret instead, see `gateway.kube.objects.service_secret`)."""
     return {key: value.get_secret_value() for key, value in spec.secrets.items()}

@@ -5,7 +5,7 @@ The settings sit on the container (Knative accepts a pod-level securityContext o
 feature flag): a non-root uid (the images' ``USER 10001``), no privilege escalation, every
 capability dropped, the runtime's default seccomp profile and a read-only root filesystem, with an
 ``emptyDir`` on ``/tmp`` for the scratch files the runtimes write (script inputs and outputs).
-An exposed service's container (its own image, `gateway.backends.exposed`) is restricted the same
+An exposed service's container (its own image, `gateway.kube.exposed`) is restricted the same
 way but keeps a writable root filesystem, which "restricted" does not forbid and which images not
 built for the gateway commonly need.
 """

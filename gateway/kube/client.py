@@ -20,8 +20,6 @@ import urllib3
 from kubernetes import client, config  # type: ignore[import-untyped]
 from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
 
-from gateway.backends.kube_errors import reason, translate
-from gateway.backends.kube_watch import watch_chunk
 from gateway.config import Settings
 from gateway.errors import (
     Conflict,
@@ -29,12 +27,23 @@ from gateway.errors import (
     Unavailable,
     UpstreamError,
 )
+from gateway.kube.errors import reason, translate
+from gateway.kube.watch import watch_chunk
+from gateway.retry import RetryPolicy, retry
 
 log = logging.getLogger("gateway.kube")
 
 Obj = dict[str, Any]
 
 _RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def _transient(error: BaseException) -> bool:
+    """An API answer of `_RETRIED_STATUS`, or no answer at all."""
+    cause = error.__cause__
+    if isinstance(cause, ApiException):
+        return cause.status in _RETRIED_STATUS
+    return isinstance(cause, urllib3.exceptions.HTTPError | OSError)
 
 
 def load_api_client(settings: Settings) -> Any:
@@ -74,7 +83,7 @@ class KubeApi:
     ) -> None:
         self._settings = settings
         self._api_client = api_client
-        self._attempts = attempts
+        self._retry = RetryPolicy(first_delay=backoff, attempts=attempts)
         self._backoff = backoff
 
     @property
@@ -121,24 +130,19 @@ class KubeApi:
     ) -> bytes:
         kwargs.setdefault("_request_timeout", self._settings.kube_request_timeout)
         kwargs["_preload_content"] = False  # plain JSON dicts, never the client's models
-        delay = self._backoff
-        for attempt in range(1, self._attempts + 1):
+
+        async def attempt() -> bytes:
             try:
-                result = await asyncio.to_thread(_raw_call, fn, args, kwargs)
+                return await asyncio.to_thread(_raw_call, fn, args, kwargs)
             except ApiException as exc:
-                error = translate(exc, what)
-                if exc.status not in _RETRIED_STATUS or attempt == self._attempts:
-                    raise error from exc
+                raise translate(exc, what) from exc
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                error = Unavailable(f"Kubernetes API: {what}: no answer ({reason(exc)})")
-                if attempt == self._attempts:
-                    raise error from exc
-            else:
-                return result
-            log.warning("Kubernetes API: %s: %s; retry %d in %.1f s", what, error, attempt, delay)
-            await asyncio.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")  # pragma: no cover
+                raise Unavailable(f"Kubernetes API: {what}: no answer ({reason(exc)})") from exc
+
+        def on_retry(error: BaseException, retries: int, delay: float) -> None:
+            log.warning("Kubernetes API: %s: %s; retry %d in %.1f s", what, error, retries, delay)
+
+        return await retry(attempt, self._retry, transient=_transient, on_retry=on_retry)
 
     async def create_or_patch(
         self,

@@ -1,4 +1,4 @@
-"""Errors of the ONNX runtime: one tree, each class fixing its HTTP status and stable code.
+"""The runtimes' one error tree (onnx, script, batch), and the one choice of the error shape.
 
     ServingError                 500 internal_error
      ├── BadRequest              400 bad_request
@@ -8,10 +8,16 @@
      ├── UnsupportedMediaType    415 unsupported_media_type
      ├── InvalidImage            422 invalid_image
      ├── InvalidInput            422 invalid_input
-     ├── Overloaded              429 overloaded      (Retry-After)
-     └── NotReady                503 not_ready       (Retry-After)
+     ├── OutputTooLarge          422 output_too_large    (a script's output)
+     ├── ScriptFailed            422 script_failed       (with the script's log tail)
+     ├── Overloaded              429 overloaded          (Retry-After)
+     ├── NotReady                503 not_ready           (Retry-After)
+     ├── ScriptNotBoxed          503 script_not_boxed
+     └── ScriptTimeout           504 script_timeout      (with the script's log tail)
 
-``app.py`` renders every one of them with a single handler.
+Every error is answered as `error_body` says: ``{"error": {"code", "message"[, "log"]}}``, except
+on the Open Inference Protocol routes (`is_oip_path`), where it is ``{"error": "<message>"}``.
+The gateway's `GatewayError` derives from `ServingError`, so both answer the same shapes.
 """
 
 from __future__ import annotations
@@ -20,21 +26,45 @@ from typing import ClassVar
 
 
 class ServingError(Exception):
-    """Base of every error the runtime answers; ``message`` is safe to show to clients."""
+    """Base of every error a runtime (or the gateway) answers; ``message`` is safe to show."""
 
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, log: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.log = log
 
     def headers(self) -> dict[str, str]:
         """Extra response headers (``Retry-After`` when set)."""
         if self.retry_after is None:
             return {}
         return {"Retry-After": str(max(1, round(self.retry_after)))}
+
+    def detail(self) -> dict[str, str]:
+        """``{"code", "message"[, "log"]}``: the error in a body, a batch result or a record."""
+        detail = {"code": self.code, "message": self.message}
+        if self.log is not None:
+            detail["log"] = self.log
+        return detail
+
+
+def is_oip_path(path: str) -> bool:
+    """Whether ``path`` is an Open Inference Protocol route (``/v2``, ``/v2/...``): those answer
+    errors as the protocol says, ``{"error": "<message>"}``."""
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def error_body(error: ServingError, path: str) -> dict[str, object]:
+    """The JSON body answering `error` on a request for `path` (the one place the shape is
+    chosen)."""
+    if is_oip_path(path):
+        return {"error": error.message}
+    return {"error": error.detail()}
 
 
 class BadRequest(ServingError):
@@ -86,6 +116,20 @@ class InvalidInput(ServingError):
     code = "invalid_input"
 
 
+class OutputTooLarge(ServingError):
+    """The script wrote more than the runtime may send back."""
+
+    status_code = 422
+    code = "output_too_large"
+
+
+class ScriptFailed(ServingError):
+    """The script exited with a non-zero status (``log``: the tail of its output)."""
+
+    status_code = 422
+    code = "script_failed"
+
+
 class Overloaded(ServingError):
     """The batcher's queue is full; the client should retry later."""
 
@@ -104,3 +148,17 @@ class NotReady(ServingError):
 
     def __init__(self, message: str, *, retry_after: float | None = 1.0) -> None:
         super().__init__(message, retry_after=retry_after)
+
+
+class ScriptNotBoxed(ServingError):
+    """A run cannot be boxed as configured (e.g. its uid belongs to an account)."""
+
+    status_code = 503
+    code = "script_not_boxed"
+
+
+class ScriptTimeout(ServingError):
+    """The script ran past its time limit and was killed (``log``: the tail of its output)."""
+
+    status_code = 504
+    code = "script_timeout"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 
-from gateway.backends.kube import KubeApi
-from gateway.backends.objects import secret_name, service_secret
 from gateway.config import Settings
+from gateway.kube.client import KubeApi
+from gateway.kube.objects import secret_name, service_secret
 from gateway.services import ServiceSpec
 
 

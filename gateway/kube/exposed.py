@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.backends.variants import Placement
+from gateway.kube.placement import Placement
 from gateway.services import ServiceSpec
 
 SHELL = "/bin/sh"

@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 from kubernetes import client  # type: ignore[import-untyped]
 from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
 
-from gateway.backends.kube import KubeApi
 from gateway.errors import NotFound, Unavailable, UpstreamError
+from gateway.kube.client import KubeApi
 
 
 class Verb(NamedTuple):
@@ -31,7 +31,7 @@ def _verbs(group: str, resource: str, *verbs: str) -> tuple[Verb, ...]:
 
 
 WATCHED = ("list", "watch")  # the Informer of each kind
-# the Secret that carries a service's own `secrets` into its pods (gateway/backends/secrets.py:
+# the Secret that carries a service's own `secrets` into its pods (gateway/kube/secrets.py:
 # created, replaced whole on each apply, deleted with the service)
 SERVICE_SECRETS = _verbs("", "secrets", "create", "update", "delete")
 KNATIVE = (

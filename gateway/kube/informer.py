@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 
 from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
 
-from gateway.backends.kube import KubeApi, Obj
-from gateway.backends.kube_errors import translate
-from gateway.backends.kube_watch import Gone, follow
 from gateway.errors import GatewayError
+from gateway.kube.client import KubeApi, Obj
+from gateway.kube.errors import translate
+from gateway.kube.watch import Gone, follow
 
 log = logging.getLogger("gateway.kube")
 
