@@ -107,7 +107,8 @@ def expose(block: Any, notes: list[str]) -> dict[str, Any] | None:
 
 def io_binding(io: Any, direction: str, notes: list[str]) -> dict[str, Any]:
     """An input or output binding; ``minio.<id>``/``s3.<id>`` name the store ``<id>``;
-    ``oscar.<cluster>`` names another cluster (its service: the path's first segment)."""
+    ``oscar.<cluster>`` names another cluster, and a URL (``https://host:port``) a member's
+    gateway (their service: the path's first segment)."""
     if not isinstance(io, Mapping):
         return {"path": ""}  # fails validation with the field's name
     provider = str(io.get("storage_provider") or "minio.default")
@@ -115,7 +116,7 @@ def io_binding(io: Any, direction: str, notes: list[str]) -> dict[str, Any]:
     name = ident or "default"
     if kind == "webdav":
         name = f"webdav.{name}"
-    elif kind == "oscar" and ident:
+    elif (kind == "oscar" and ident) or provider.startswith(("http://", "https://")):
         name = provider  # gateway.jobs.outbox
     elif kind not in _STORES:
         name = provider

@@ -134,6 +134,23 @@ class MemberClient:
         self._loads[member.base_url] = (now, load)
         return load
 
+    async def system_config(self, member: Member) -> dict[str, object]:
+        """The member's ``GET /system/config`` (Basic with its cluster's credentials), as OSCAR
+        fetches a delegating cluster's storage credentials."""
+        status, payload, _ = await self._request(
+            member, "GET", "/system/config", headers=self._basic(member),
+            timeout=self._settings.delegation_timeout,
+        )  # fmt: skip
+        if status != 200:
+            raise MemberFailed(f"its GET /system/config answered {status}")
+        try:
+            config = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise MemberFailed("its /system/config is not JSON") from None
+        if not isinstance(config, dict):
+            raise MemberFailed("its /system/config is not a JSON object")
+        return config
+
     async def _token(self, member: Member) -> str | None:
         if member.kind != "oscar" or member.user is None:
             return None

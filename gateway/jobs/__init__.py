@@ -25,6 +25,7 @@ from gateway.jobs.delegated import DelegatedItems
 from gateway.jobs.forward import Forwarder
 from gateway.jobs.intake import Intake
 from gateway.jobs.model import Item, Job, ObjectRef
+from gateway.jobs.origin import OriginStore
 from gateway.jobs.outbox import Outbox, StoreMap
 from gateway.jobs.routes import JobRoutes
 from gateway.jobs.runner import ItemRunner
@@ -65,7 +66,14 @@ class JobService:
             if self.outbox is not None and delegator is not None
             else None
         )
-        self.stores = StoreMap(stores, self.outbox, self._forward)
+        clients = delegator.client if delegator is not None else None
+
+        def origin(cluster: str) -> ObjectStore:
+            if clients is None:
+                raise KeyError(cluster)
+            return OriginStore(cluster, registry, clients)
+
+        self.stores = StoreMap(stores, self.outbox, self._forward, origin)
         self.runner = runner = ItemRunner(
             registry, proxy, self.stores, self._pipeline,
             upstream_timeout=settings.upstream_timeout,

@@ -3,10 +3,14 @@
 Each file goes to ``<cluster endpoint>/job/<service>`` as OSCAR takes an input there (its
 base64 in the body), with the service's token fetched as for a member (`gateway.federation`:
 Basic on the cluster's ``GET /system/services/<service>``). The cluster's endpoint and
-credentials are those of ``clusters:`` in the definitions of the services here. A file is
+credentials are those of ``clusters:`` in the definitions of the services here. A member's URL
+(a binding's storage ``https://host:port``) is posted to as it is, with the Basic credentials of
+the cluster of that endpoint when ``clusters:`` has one. A file is
 deleted from the outbox once the other side answered 2xx; until then it is sent again every
-``delegation_retry_interval`` seconds, oldest first, however long the other side is down. (A
-crash between the other side's answer and the delete sends that one file once more.)
+``delegation_retry_interval`` seconds, oldest first, however long the other side is down. Each
+file carries a stable ``X-Delegated-Job-ID`` (`Parcel.delivery_id`, prefixed with this cluster's
+id): a crash between the other side's answer and the delete sends it once more, and the other
+side answers the job it made the first time.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import contextlib
 import logging
 
 from gateway.config import Settings
-from gateway.federation import Member, MemberClient, MemberFailed
+from gateway.federation import DELEGATED_JOB, Member, MemberClient, MemberFailed
+from gateway.jobs.clusters import cluster_member
 from gateway.jobs.outbox import Outbox, Parcel
 from gateway.registry import Registry
 
@@ -55,12 +60,17 @@ class Forwarder:
         member = self._member(parcel)
         if member is None:
             error = f"no cluster {parcel.cluster!r} is declared under 'clusters'"
+        elif not parcel.service:
+            error = "the binding's path names no service"
         else:
             try:
                 answer = await self._client.send(
                     member, "POST", f"/job/{member.service}",
                     body=base64.b64encode(parcel.data),
-                    headers={"Content-Type": "text/plain"},
+                    headers={
+                        "Content-Type": "text/plain",
+                        DELEGATED_JOB: f"{self._client.origin}-{parcel.delivery_id}",
+                    },
                     timeout=self._settings.delegation_timeout, hop=False,
                 )  # fmt: skip
             except MemberFailed as exc:
@@ -77,17 +87,4 @@ class Forwarder:
         return False
 
     def _member(self, parcel: Parcel) -> Member | None:
-        for entry in self._registry:
-            cluster = entry.spec.clusters.get(parcel.cluster)
-            if cluster is not None and cluster.endpoint:
-                password = cluster.auth_password
-                return Member(
-                    name=parcel.cluster,
-                    kind="oscar",
-                    base_url=cluster.endpoint.rstrip("/"),
-                    service=parcel.service,
-                    ssl_verify=cluster.ssl_verify,
-                    user=cluster.auth_user,
-                    password=password.get_secret_value() if password is not None else None,
-                )
-        return None
+        return cluster_member(self._registry, parcel.cluster, parcel.service)

@@ -4,6 +4,10 @@ all come through here, under one lock, so that an object becomes exactly one job
 API uploads always make a job (the client asked for it) and mark their objects seen; the other
 sources make a job only for objects (storage, key, etag) never seen before. The lock spans an
 upload and its job's creation, so the watcher cannot claim an object between the two.
+
+An upload that carries an idempotency id (``X-Delegated-Job-ID``: another gateway's outbox sends
+a file again after a crash between the answer and its delete) makes a job once: the same id
+again is that job.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from gateway.jobs.model import Job, ObjectRef
 from gateway.jobs.store import JobStore
 from gateway.registry import Registry
 from gateway.storage import ObjectStore, check_key, join_key
+
+_REQUESTS = "~request"  # the `seen` rows of idempotency ids: (this, id, "")
 
 
 class Intake:
@@ -36,9 +42,14 @@ class Intake:
         self._lock = asyncio.Lock()
 
     async def submit(
-        self, service: str, files: Sequence[tuple[str, bytes, str | None]], source: str = "api"
+        self,
+        service: str,
+        files: Sequence[tuple[str, bytes, str | None]],
+        source: str = "api",
+        request_id: str | None = None,
     ) -> Job:
-        """Store `files` (name, data, content type) under the service's input path: one job."""
+        """Store `files` (name, data, content type) under the service's input path: one job
+        (`request_id` seen before: the job it made, nothing stored)."""
         spec = self._registry.get(service).spec
         binding = input_binding(spec)
         objects = self._stores.get(binding.storage)
@@ -49,12 +60,16 @@ class Intake:
         if twice:
             raise InvalidInput(f"file name(s) sent twice in one job: {', '.join(twice)}")
         keys = [join_key(binding.path, name) for name in names]
+        claim = ObjectRef(_REQUESTS, request_id, "") if request_id else None
         async with self._lock:
+            taken = self._store.seen_job(claim) if claim else None
+            if taken is not None:
+                return self._store.get(taken)
             refs = []
             for key, (_, data, content_type) in zip(keys, files, strict=True):
                 info = await objects.put(key, data, content_type)
                 refs.append(ObjectRef(binding.storage, key, info.etag))
-            job = self._store.create(service, source, refs, dedup=False)
+            job = self._store.create(service, source, refs, dedup=False, claim=claim)
         assert job is not None
         self._wake(service)
         return job

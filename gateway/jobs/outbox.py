@@ -7,6 +7,9 @@ service's name. Its files are not stored in a bucket here: `OutboxStore.put` wri
 `gateway.jobs.forward` posts it to the cluster's ``/job/<service>`` and deletes it once taken. So
 the item that wrote it is done as soon as it is written, and nothing is lost while the other
 side is down, nor when this gateway restarts.
+
+A binding whose storage is a member's URL (``storage: https://cloud.example:8080``, or OSCAR's
+``storage_provider:`` with the same URL) is the same, sent to that URL (`remote`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.errors import NotFound
+from gateway.jobs.clusters import URL_PREFIXES
+from gateway.jobs.origin import ORIGIN_PREFIX
 from gateway.storage import ObjectStore, check_key
 from gateway.storage.base import ObjectInfo
 
@@ -46,14 +51,31 @@ class Parcel:
     key: str
     data: bytes
     attempts: int
+    created: float
+
+    @property
+    def delivery_id(self) -> str:
+        """A stable id of this file's delivery (the same on every resend): the receiving
+        gateway makes one job of it however often it comes."""
+        made = f"{self.id}\0{self.created!r}\0{self.storage}\0{self.key}".encode()
+        return hashlib.sha256(made).hexdigest()[:32]
 
     @property
     def cluster(self) -> str:
+        """The cluster's id (``oscar.<cluster>``), or the member's URL."""
         return self.storage.removeprefix(CLUSTER_PREFIX)
 
     @property
     def service(self) -> str:
         return self.key.split("/", 1)[0]
+
+
+def remote(storage: str) -> bool:
+    """Whether a binding's storage names another cluster (``oscar.<cluster>``) or a member's
+    URL: its files go through the outbox."""
+    if storage.startswith(URL_PREFIXES):
+        return True
+    return storage.startswith(CLUSTER_PREFIX) and storage != CLUSTER_PREFIX
 
 
 class Outbox:
@@ -77,9 +99,13 @@ class Outbox:
     def pending(self, limit: int = 100) -> list[Parcel]:
         """The oldest files still to send."""
         rows = self._db.execute(
-            "SELECT id, storage, key, data, attempts FROM outbox ORDER BY id LIMIT ?", (limit,)
+            "SELECT id, storage, key, data, attempts, created FROM outbox ORDER BY id LIMIT ?",
+            (limit,),
         ).fetchall()
-        return [Parcel(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), int(r[4])) for r in rows]
+        return [
+            Parcel(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), int(r[4]), float(r[5]))
+            for r in rows
+        ]
 
     def sent(self, parcel: Parcel) -> None:
         self._db.execute("DELETE FROM outbox WHERE id = ?", (parcel.id,))
@@ -145,17 +171,28 @@ class OutboxStore:
 
 
 class StoreMap(dict[str, ObjectStore]):
-    """The named stores, where an ``oscar.<cluster>`` name is the outbox's store for it."""
+    """The named stores, where an ``oscar.<cluster>`` name (or a member's URL) is the outbox's
+    store for it, and an ``origin.<cluster>`` name the store of a delegating cluster
+    (`gateway.jobs.origin`, made by `origin`)."""
 
     def __init__(
-        self, stores: Mapping[str, ObjectStore], outbox: Outbox | None, wake: Callable[[], None]
+        self,
+        stores: Mapping[str, ObjectStore],
+        outbox: Outbox | None,
+        wake: Callable[[], None],
+        origin: Callable[[str], ObjectStore] | None = None,
     ) -> None:
         super().__init__(stores)
         self._outbox = outbox
         self._wake = wake
+        self._origin = origin
 
     def __missing__(self, name: str) -> ObjectStore:
-        if self._outbox is None or not name.startswith(CLUSTER_PREFIX) or name == CLUSTER_PREFIX:
+        cluster = name.removeprefix(ORIGIN_PREFIX)
+        if self._origin is not None and cluster and cluster != name:
+            store = self[name] = self._origin(cluster)
+            return store
+        if self._outbox is None or not remote(name):
             raise KeyError(name)
         store = self[name] = OutboxStore(name, self._outbox, self._wake)
         return store

@@ -78,7 +78,8 @@ class JobRoutes:
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media != "multipart/form-data":  # OSCAR's bodies: raw, base64, JSON, storage event
             spec = self._registry.get(request.path_params["service"]).spec
-            return await submit_event(request, self._intake, spec, self._settings.max_body_bytes)
+            limit, here = self._settings.max_body_bytes, self._settings.cluster_id
+            return await submit_event(request, self._intake, spec, limit, here)
         declared_length(request, self._settings.max_body_bytes)
         limit = self._settings.max_body_bytes
         form = await request.form(max_files=_MAX_FILES, max_part_size=limit)

@@ -112,10 +112,17 @@ class JobStore:
         ]
 
     def create(
-        self, service: str, source: str, refs: Sequence[ObjectRef], *, dedup: bool = True
+        self,
+        service: str,
+        source: str,
+        refs: Sequence[ObjectRef],
+        *,
+        dedup: bool = True,
+        claim: ObjectRef | None = None,
     ) -> Job | None:
         """A queued job with one item per object (`dedup`: only those never seen; None if
-        none is left). The objects are marked seen in the same transaction."""
+        none is left). The objects, and `claim` (a request's idempotency id), are marked seen
+        in the same transaction."""
         now = time.time()
         job_id = uuid.uuid4().hex
         with self._tx() as db:
@@ -132,9 +139,10 @@ class JobStore:
                 "VALUES (?, ?, ?, ?, ?, 'queued')",
                 [(job_id, i, service, r.storage, r.key) for i, r in enumerate(fresh)],
             )
+            marked = [*fresh, claim] if claim is not None else fresh
             db.executemany(
                 "INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?)",
-                [(r.storage, r.key, r.etag, job_id) for r in fresh],
+                [(r.storage, r.key, r.etag, job_id) for r in marked],
             )
         return self.get(job_id)
 

@@ -96,7 +96,7 @@ class SyncRuns:
         if isinstance(event, InlineEvent):
             key, data, is_json = event.name, event.data, event.is_json
         else:
-            storage = event_storage(spec, event)
+            storage = event_storage(spec, event, self._settings.cluster_id)
             objects = self._stores.get(storage)
             if objects is None:
                 raise InvalidDefinition(f"service {name!r}: storage {storage!r} is not defined")

@@ -9,6 +9,7 @@ item still ends there exactly once.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -38,11 +39,22 @@ services:
     script: tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")"
     output: [{{storage: oscar.late, path: stage2}}]
     clusters: *clusters
+  - name: stage1url
+    runtime: script
+    script: tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$(basename "$INPUT_FILE_PATH")"
+    output: [{{storage: "{cloud}", path: byurl}}]
+    clusters: *clusters
 """
 
 OTHER_FDL = """
 services:
   - name: stage2
+    runtime: script
+    script: cat "$INPUT_FILE_PATH"
+  - name: byurl
+    runtime: script
+    script: cat "$INPUT_FILE_PATH"
+  - name: once
     runtime: script
     script: cat "$INPUT_FILE_PATH"
 """
@@ -115,10 +127,10 @@ def _ended(client: httpx.Client, job_id: str) -> dict[str, Any] | None:
     return job if job["status"] in ("succeeded", "failed", "cancelled") else None
 
 
-def _stage2_logs(url: str) -> list[str] | None:
+def _stage2_logs(url: str, service: str = "stage2") -> list[str] | None:
     """The logs of the stage-2 jobs at `url`, once all of them ended (None: some still run)."""
     admin = {"Authorization": f"Bearer {OTHER_ADMIN}"}
-    listed = httpx.get(f"{url}/jobs", params={"service": "stage2"}, headers=admin).json()
+    listed = httpx.get(f"{url}/jobs", params={"service": service}, headers=admin).json()
     logs = []
     for summary in listed["jobs"]:
         job = httpx.get(f"{url}/jobs/{summary['job_id']}", headers=admin).json()
@@ -136,6 +148,16 @@ def test_stage_two_runs_on_the_other_gateway(client: httpx.Client, cloud: Server
     assert sorted(logs) == ["ALPHA", "BETA"]
 
 
+def test_an_output_bound_to_a_member_url_runs_there(
+    client: httpx.Client, cloud: ServerProcess
+) -> None:
+    """``storage: <the member's URL>``, ``path: <its service>``: posted there through the
+    outbox, with the credentials of the cluster of that endpoint."""
+    _submit(client, "stage1url", ["gamma"])
+    logs = _wait_for(lambda: _complete(_stage2_logs(cloud.url, "byurl"), 1))
+    assert logs == ["GAMMA"]
+
+
 def test_a_member_down_mid_pipeline_then_back_loses_nothing(
     client: httpx.Client, edge: ServerProcess, tmp_path: Path, ports: dict[str, int]
 ) -> None:
@@ -149,6 +171,24 @@ def test_a_member_down_mid_pipeline_then_back_loses_nothing(
         assert Counter(logs) == Counter(["ONE", "TWO", "THREE", "FOUR"])  # each once
         sent = edge.log().count("to late's service stage2")
         assert sent == 4, edge.log()  # the outbox is empty: nothing more will come
+
+
+def test_a_file_sent_again_with_its_delivery_id_is_the_same_job(cloud: ServerProcess) -> None:
+    """The outbox's crash window (the other side took it, the delete did not happen): the
+    same entry is posted again with the same ``X-Delegated-Job-ID``; one job, named twice."""
+    admin = {"Authorization": f"Bearer {OTHER_ADMIN}"}
+    body = base64.b64encode(b"only once")
+    sent = {**admin, "Content-Type": "text/plain", "X-Delegated-Job-ID": "edge-0123abcd"}
+    with httpx.Client(base_url=cloud.url, timeout=30) as http:
+        first = http.post("/job/once", content=body, headers=sent)
+        again = http.post("/job/once", content=body, headers=sent)
+        other = http.post("/job/once", content=body, headers={**sent, "X-Delegated-Job-ID": "x"})
+        listed = http.get("/jobs", params={"service": "once"}, headers=admin).json()
+    assert (first.status_code, again.status_code, other.status_code) == (201, 201, 201)
+    assert again.headers["X-Job-Id"] == first.headers["X-Job-Id"]
+    assert other.headers["X-Job-Id"] != first.headers["X-Job-Id"]
+    jobs = sorted(job["job_id"] for job in listed["jobs"])
+    assert jobs == sorted([first.headers["X-Job-Id"], other.headers["X-Job-Id"]])
 
 
 def _complete(logs: list[str] | None, count: int) -> list[str] | None:
