@@ -7,6 +7,7 @@ translated into the `GatewayError` tree here, where it arises, keeping the upstr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -28,8 +29,16 @@ class GrpcChannels:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._calls: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
 
-    async def call(self, target: str, method: str, request: bytes, timeout: float) -> bytes:
-        """Send one serialized request; the serialized answer, or a `GatewayError`."""
+    async def call(
+        self,
+        target: str,
+        method: str,
+        request: bytes,
+        timeout: float,
+        metadata: Sequence[tuple[str, str]] | None = None,
+    ) -> bytes:
+        """Send one serialized request (with `metadata`); the serialized answer, or a
+        `GatewayError`."""
         multicallable = self._calls.get((target, method))
         if multicallable is None:
             channel = self._channels.get(target)
@@ -39,7 +48,9 @@ class GrpcChannels:
                 )
             multicallable = self._calls[(target, method)] = channel.unary_unary(method)
         try:
-            answer: bytes = await multicallable(request, timeout=timeout)
+            answer: bytes = await multicallable(
+                request, timeout=timeout, metadata=tuple(metadata) if metadata else None
+            )
         except grpc.aio.AioRpcError as exc:
             raise _translate(target, exc) from None
         return answer

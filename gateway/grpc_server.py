@@ -7,6 +7,11 @@ with the HTTP routes' auth (``authorization: Bearer <token>`` metadata), admissi
 (`DataPlane.admission`), metrics (counted under the HTTP status of the same outcome), timeout
 and size limit. The gateway reads only the model's name (`ModelRef`) and passes the message on
 as bytes. Its errors get the gRPC code of their HTTP status (`runtimes.oip.grpc_calls`).
+
+A service with members (`gateway.federation`) whose runtime here is not ready, whose admission
+is full, or whose runtime is unreachable after all, has its model calls sent to a member's gRPC
+port (`gateway.federation.grpc_members`), unless the call itself came from another gateway
+(metadata ``x-delegated-from``); the initial metadata ``x-served-by`` says who answered.
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ from google.protobuf.message import DecodeError
 
 from gateway.auth import Authenticator, parse_credentials
 from gateway.config import Settings
-from gateway.errors import BadRequest, GatewayError, MethodNotAllowed
+from gateway.errors import BadRequest, GatewayError, MethodNotAllowed, Unavailable
+from gateway.federation import has_members, state_here
+from gateway.federation.grpc_members import HOP_KEY, SERVED_BY_KEY, GrpcMembers
 from gateway.grpc_proxy import GrpcChannels
-from gateway.registry import Registry
+from gateway.metrics import ServiceMetrics
+from gateway.registry import Entry, Registry
 from gateway.routing import DataPlane
 from gateway.system import server_metadata
 from runtimes.oip import SERVICE
@@ -47,6 +55,8 @@ class GrpcGateway:
         self._data = data
         self._auth = auth
         self._channels = GrpcChannels()
+        delegator = data.delegator
+        self._members = GrpcMembers(delegator, self._channels) if delegator is not None else None
         self._server: grpc.aio.Server | None = None
         self._metadata = pb.ServerMetadataResponse(**server_metadata()).SerializeToString()
 
@@ -123,24 +133,24 @@ class GrpcGateway:
                 self._auth.check_service(
                     token, name, public=entry.public, token_hash=entry.token_hash
                 )
+            timeout = entry.spec.timeout or self._settings.upstream_timeout
+            remaining = context.time_remaining()
+            if remaining is not None:
+                timeout = min(timeout, remaining)
             admission = self._data.admission(name)
-            await admission.acquire()
-            try:
-                endpoint = entry.backend.endpoint(name)
-                if endpoint.grpc_target is None:
-                    raise MethodNotAllowed(
-                        f"service {name!r} on the {entry.backend.name} backend has no gRPC "
-                        "endpoint; call it over HTTP"
-                    )
-                timeout = entry.spec.timeout or self._settings.upstream_timeout
-                remaining = context.time_remaining()
-                if remaining is not None:
-                    timeout = min(timeout, remaining)
-                upstream_started = time.perf_counter()
-                answer = await self._channels.call(endpoint.grpc_target, path, request, timeout)
-                metrics.upstream_duration.observe(time.perf_counter() - upstream_started)
-            finally:
-                admission.release()
+            delegable = self._delegable(entry, context)
+            if delegable and (state_here(entry) != "ready" or admission.full):
+                answer = await self._at_member(entry, path, request, timeout, context)
+            else:
+                try:
+                    answer = await self._here(entry, path, request, timeout, metrics)
+                except Unavailable:
+                    if not delegable:
+                        raise
+                    answer = await self._at_member(entry, path, request, timeout, context)
+                else:
+                    if delegable:
+                        await context.send_initial_metadata(((SERVED_BY_KEY, self._origin()),))
             code = 200
             return answer
         except GatewayError as exc:
@@ -150,6 +160,47 @@ class GrpcGateway:
             metrics.inflight.dec()
             metrics.count(code)
             metrics.request_duration.observe(time.perf_counter() - started)
+
+    async def _here(
+        self, entry: Entry, path: str, request: bytes, timeout: float, metrics: ServiceMetrics
+    ) -> bytes:
+        name = entry.spec.name
+        admission = self._data.admission(name)
+        await admission.acquire()
+        try:
+            endpoint = entry.backend.endpoint(name)
+            if endpoint.grpc_target is None:
+                raise MethodNotAllowed(
+                    f"service {name!r} on the {entry.backend.name} backend has no gRPC "
+                    "endpoint; call it over HTTP"
+                )
+            upstream_started = time.perf_counter()
+            answer = await self._channels.call(endpoint.grpc_target, path, request, timeout)
+            metrics.upstream_duration.observe(time.perf_counter() - upstream_started)
+            return answer
+        finally:
+            admission.release()
+
+    def _delegable(self, entry: Entry, context: Context) -> bool:
+        """The call may go to a member: the service has some, and it was not delegated here."""
+        return (
+            self._members is not None
+            and has_members(entry.spec)
+            and _metadata(context, HOP_KEY) is None
+        )
+
+    async def _at_member(
+        self, entry: Entry, path: str, request: bytes, timeout: float, context: Context
+    ) -> bytes:
+        assert self._members is not None
+        answer, member = await self._members.call(entry.spec, path, request, timeout)
+        await context.send_initial_metadata(((SERVED_BY_KEY, member.name),))
+        return answer
+
+    def _origin(self) -> str:
+        """What this gateway calls itself to members (``x-served-by`` when it answered)."""
+        delegator = self._data.delegator
+        return delegator.client.origin if delegator is not None else "gateway"
 
 
 def _metadata(context: Context, key: str) -> str | None:

@@ -98,6 +98,11 @@ class DataPlane:
             metrics.count(code)
             metrics.request_duration.observe(time.perf_counter() - started)
 
+    @property
+    def delegator(self) -> Delegator | None:
+        """Who sends what a service cannot take here to its members (shared with gRPC)."""
+        return self._delegator
+
     def service_metrics(self, name: str, backend: str) -> ServiceMetrics:
         """One service's metrics (shared by the HTTP and gRPC data paths)."""
         found = self._metrics_by_service.get((name, backend))

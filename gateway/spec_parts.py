@@ -83,6 +83,7 @@ class MemberSpec(BaseModel):
     ssl_verify: bool = True
     priority: int = Field(default=0, ge=0)
     headers: dict[str, str] = Field(default_factory=dict)
+    grpc_url: str | None = None  # its OIP gRPC port (``host:port``): gRPC calls go there
 
 
 class FederationSpec(BaseModel):
@@ -106,6 +107,7 @@ class ClusterSpec(BaseModel):
     auth_user: str | None = None
     auth_password: Secret | None = None
     ssl_verify: bool = True
+    grpc_url: str | None = None  # its OIP gRPC port (``host:port``), for its members
 
 
 def split_labels(data: Any) -> Any:

@@ -98,7 +98,7 @@ class MemberClient:
         if hop:
             sent[DELEGATED_FROM] = self.origin
         for fresh in (False, True):
-            token = await self._token(member)
+            token = await self.token(member)
             if token:
                 sent["Authorization"] = f"Bearer {token}"
             status, payload, answered = await self._request(
@@ -106,7 +106,7 @@ class MemberClient:
             )
             if status not in (401, 403) or not token or fresh:
                 break
-            self._tokens.pop((member.base_url, member.service), None)  # rotated there: again
+            self.forget_token(member)  # rotated there: fetched again
         passed = forwarded_headers(answered)
         return MemberAnswer(status, payload, passed, member, answered.get(JOB_ID))
 
@@ -151,7 +151,12 @@ class MemberClient:
             raise MemberFailed("its /system/config is not a JSON object")
         return config
 
-    async def _token(self, member: Member) -> str | None:
+    def forget_token(self, member: Member) -> None:
+        """The member refused its token (rotated there): the next `token` fetches it again."""
+        self._tokens.pop((member.base_url, member.service), None)
+
+    async def token(self, member: Member) -> str | None:
+        """The member's service token (fetched once with Basic, kept); None: it needs none."""
         if member.kind != "oscar" or member.user is None:
             return None
         key = (member.base_url, member.service)

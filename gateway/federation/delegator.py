@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import quote
 
 from gateway.backends.base import State
@@ -31,6 +32,7 @@ from gateway.services import ServiceSpec
 log = logging.getLogger("gateway.federation")
 
 __all__ = ["Delegator", "MemberAnswer", "state_here"]
+T = TypeVar("T")
 
 
 def state_here(entry: Entry) -> State:
@@ -115,36 +117,52 @@ class Delegator:
         """The first member's answer that is not a failure; ``path`` names the service as
         ``{service}`` (each member's name for it goes there). ``only_success``: any answer but a
         2xx is a failure (a job that a member does not take)."""
+
+        async def one(member: Member) -> MemberAnswer:
+            answer = await self.client.send(
+                member,
+                method,
+                path.replace("{service}", quote(member.service, safe="")),
+                body=body,
+                headers=headers,
+                timeout=timeout or self._settings.upstream_timeout,
+            )
+            if not ((200 <= answer.status < 300) if only_success else _taken(answer.status)):
+                raise MemberFailed(f"it answered {answer.status}")
+            return answer
+
+        return await self.first(spec, one)
+
+    async def first(
+        self,
+        spec: ServiceSpec,
+        attempt: Callable[[Member], Awaitable[T]],
+        usable: Callable[[Member], bool] = lambda member: True,
+    ) -> T:
+        """What `attempt` returns for the first member (in the policy's order, of those
+        `usable`) that does not fail (`MemberFailed`: held off for a while, the next tried)."""
         tried: list[str] = []
         for member in await self.order(spec):
+            if not usable(member):
+                continue
             try:
-                answer = await self.client.send(
-                    member,
-                    method,
-                    path.replace("{service}", quote(member.service, safe="")),
-                    body=body,
-                    headers=headers,
-                    timeout=timeout or self._settings.upstream_timeout,
-                )
+                result = await attempt(member)
             except MemberFailed as exc:
-                reason = str(exc)
-            else:
-                if (200 <= answer.status < 300) if only_success else _taken(answer.status):
-                    self.breaker.succeeded(_key(member))
-                    self._count(spec, member, "taken")
-                    log.info("service %s: delegated to member %s", spec.name, member.name)
-                    return answer
-                reason = f"it answered {answer.status}"
-            log.warning(
-                "service %s: member %s failed (%s); skipped for %.0f s",
-                spec.name, member.name, reason, self._settings.delegation_cooldown,
-            )  # fmt: skip
-            self.breaker.failed(_key(member))
-            self._count(spec, member, "failed")
-            tried.append(member.name)
+                log.warning(
+                    "service %s: member %s failed (%s); skipped for %.0f s",
+                    spec.name, member.name, exc, self._settings.delegation_cooldown,
+                )  # fmt: skip
+                self.breaker.failed(_key(member))
+                self._count(spec, member, "failed")
+                tried.append(member.name)
+                continue
+            self.breaker.succeeded(_key(member))
+            self._count(spec, member, "taken")
+            log.info("service %s: delegated to member %s", spec.name, member.name)
+            return result
         raise Unavailable(
             f"service {spec.name!r} cannot take the request here, and no member took it"
-            + (f" (tried: {', '.join(tried)})" if tried else " (every member is held off)"),
+            + (f" (tried: {', '.join(tried)})" if tried else " (no member to try now)"),
             retry_after=1,
         )
 

@@ -39,6 +39,7 @@ class Member:
     headers: tuple[tuple[str, str], ...] = ()
     user: str | None = None
     password: str | None = field(default=None, repr=False)
+    grpc_target: str | None = None  # its OIP gRPC port (``host:port``); None: HTTP only
 
 
 def has_members(spec: ServiceSpec) -> bool:
@@ -78,8 +79,9 @@ def _member(spec: ServiceSpec, declared: MemberSpec) -> Member:
             raise InvalidDefinition(f"service {spec.name!r}: an endpoint member needs 'url'")
         plain = declared.url.rstrip("/")
         return Member(
-            plain, "endpoint", plain, service, declared.priority, declared.ssl_verify, headers
-        )
+            plain, "endpoint", plain, service, declared.priority, declared.ssl_verify, headers,
+            grpc_target=grpc_target(declared.grpc_url),
+        )  # fmt: skip
     cluster = spec.clusters.get(declared.cluster_id or "") if declared.cluster_id else None
     url = declared.url or (cluster.endpoint if cluster is not None else None)
     if not url:
@@ -98,4 +100,14 @@ def _member(spec: ServiceSpec, declared: MemberSpec) -> Member:
         headers=headers,
         user=cluster.auth_user if cluster is not None else None,
         password=password.get_secret_value() if password is not None else None,
+        grpc_target=grpc_target(
+            declared.grpc_url or (cluster.grpc_url if cluster is not None else None)
+        ),
     )
+
+
+def grpc_target(url: str | None) -> str | None:
+    """``host:port`` of a ``grpc_url`` (``grpc://host:port`` or ``host:port``)."""
+    if not url:
+        return None
+    return url.split("://", 1)[-1].rstrip("/") or None
