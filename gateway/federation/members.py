@@ -90,6 +90,14 @@ def _member(spec: ServiceSpec, declared: MemberSpec) -> Member:
             "endpoint (give 'url', or declare the cluster under 'clusters')"
         )
     password = cluster.auth_password if cluster is not None else None
+    user = cluster.auth_user if cluster is not None else None
+    extras = {**(declared.model_extra or {}), **((cluster.model_extra or {}) if cluster else {})}
+    if user is None and extras.get("refresh_token"):
+        raise InvalidDefinition(
+            f"service {spec.name!r}: member {declared.cluster_id or url!r} authenticates with "
+            "refresh_token (an OIDC exchange), which is not supported here: declare the "
+            "cluster's auth_user and auth_password"
+        )
     return Member(
         name=declared.cluster_id or url.rstrip("/"),
         kind="oscar",
@@ -98,7 +106,7 @@ def _member(spec: ServiceSpec, declared: MemberSpec) -> Member:
         priority=declared.priority,
         ssl_verify=declared.ssl_verify and (cluster.ssl_verify if cluster is not None else True),
         headers=headers,
-        user=cluster.auth_user if cluster is not None else None,
+        user=user,
         password=password.get_secret_value() if password is not None else None,
         grpc_target=grpc_target(
             declared.grpc_url or (cluster.grpc_url if cluster is not None else None)

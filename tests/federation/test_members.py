@@ -72,6 +72,20 @@ def test_an_unknown_policy_is_invalid() -> None:
         policy_of(spec)
 
 
+def test_a_refresh_token_member_without_basic_credentials_is_invalid() -> None:
+    spec = _spec(replicas=[{"type": "oscar", "cluster_id": "edge", "refresh_token": "rt-s3cr3t"}])
+    with pytest.raises(InvalidDefinition, match="refresh_token") as raised:
+        members_of(spec)
+    assert "rt-s3cr3t" not in raised.value.message
+
+
+def test_a_grpc_url_gives_the_member_its_grpc_target() -> None:
+    clusters = {**CLUSTERS, "edge": {**CLUSTERS["edge"], "grpc_url": "grpc://edge.local:8081"}}
+    spec = _spec(clusters=clusters, replicas=[{"cluster_id": "edge"}, {"cluster_id": "cloud"}])
+    edge, cloud = members_of(spec)
+    assert (edge.grpc_target, cloud.grpc_target) == ("edge.local:8081", None)
+
+
 def test_a_member_without_an_endpoint_is_invalid() -> None:
     spec = _spec(replicas=[{"type": "oscar", "cluster_id": "nowhere"}])
     with pytest.raises(InvalidDefinition, match="nowhere"):
