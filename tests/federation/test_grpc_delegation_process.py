@@ -37,12 +37,20 @@ services:
   - name: digits
     model: {bad_model}
     replicas: [{{type: oscar, cluster_id: cloud}}]
-    clusters:
+    clusters: &clusters
       cloud:
         endpoint: "{cloud}"
         grpc_url: "127.0.0.1:{cloud_grpc}"
         auth_user: oscar
         auth_password: {cloud_admin}
+      dead: {{endpoint: "{cloud}", grpc_url: "127.0.0.1:{dead_grpc}"}}
+  - name: relay
+    runtime: script
+    cannot_run: declared here, run elsewhere
+    replicas:
+      - {{type: oscar, cluster_id: dead, service_name: digits, priority: 0}}
+      - {{type: oscar, cluster_id: cloud, service_name: digits, priority: 1}}
+    clusters: *clusters
 """
 
 
@@ -78,25 +86,29 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, cloud_grpc: int) -> Iterator
 @pytest.fixture(scope="module")
 def edge_grpc(
     tmp_path_factory: pytest.TempPathFactory, cloud: ServerProcess, cloud_grpc: int
-) -> Iterator[str]:
-    """The edge's gRPC target (``host:port``)."""
+) -> Iterator[tuple[str, ServerProcess]]:
+    """The edge's gRPC target (``host:port``), and its process."""
     data_dir = tmp_path_factory.mktemp("edge")
     bad_model = data_dir / "bad.onnx"
     bad_model.write_bytes(b"this is not an ONNX model")
     fdl = data_dir / "edge.yaml"
     fdl.write_text(
         EDGE_FDL.format(
-            bad_model=bad_model, cloud=cloud.url, cloud_grpc=cloud_grpc, cloud_admin=CLOUD_ADMIN
+            bad_model=bad_model,
+            cloud=cloud.url,
+            cloud_grpc=cloud_grpc,
+            cloud_admin=CLOUD_ADMIN,
+            dead_grpc=free_port(),  # nobody listens there
         )
     )
     port = free_port()
-    with _gateway(data_dir, "edge", EDGE_ADMIN, fdl, port):
-        yield f"127.0.0.1:{port}"
+    with _gateway(data_dir, "edge", EDGE_ADMIN, fdl, port) as server:
+        yield f"127.0.0.1:{port}", server
 
 
 @pytest.fixture
-def channel(edge_grpc: str) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(edge_grpc) as opened:
+def channel(edge_grpc: tuple[str, ServerProcess]) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(edge_grpc[0]) as opened:
         yield opened
 
 
@@ -158,3 +170,20 @@ def test_grpc_call_carrying_the_hop_marker_is_not_delegated(channel: grpc.Channe
     with pytest.raises(grpc.RpcError) as raised:
         _call(channel, "ModelInfer", request, pb.ModelInferResponse, metadata=metadata)
     assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_grpc_dead_member_is_skipped_and_the_next_serves_under_its_own_name(
+    channel: grpc.Channel, edge_grpc: tuple[str, ServerProcess]
+) -> None:
+    """``relay`` is ``digits`` at both members (``service_name``): the model's name is set to
+    the member's; the dead member (nothing on its gRPC port) is held off, the cloud answers."""
+    request, labels = _infer_request()
+    request.model_name = "relay"
+    answer, call = _call(
+        channel, "ModelInfer", request, pb.ModelInferResponse, metadata=ADMIN_METADATA
+    )
+    assert dict(call.initial_metadata())["x-served-by"] == "cloud"
+    assert answer.model_name == "digits"
+    got = np.frombuffer(answer.raw_output_contents[0], dtype="<i8")
+    assert (got == labels).sum() >= 7
+    assert "service relay: member dead failed" in edge_grpc[1].log()
