@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 
 from gateway.errors import GatewayError, UpstreamTimeout, error_for_status
+from runtimes.auth import TOKEN_METADATA
 from runtimes.oip.grpc_calls import http_status
 
 #: Channel options: the gateway checks sizes itself, so the channel limits none.
@@ -28,8 +29,11 @@ class GrpcChannels:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._calls: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
 
-    async def call(self, target: str, method: str, request: bytes, timeout: float) -> bytes:
-        """Send one serialized request; the serialized answer, or a `GatewayError`."""
+    async def call(
+        self, target: str, method: str, request: bytes, timeout: float, token: str | None = None
+    ) -> bytes:
+        """Send one serialized request (with the runtime's `token` in its metadata); the
+        serialized answer, or a `GatewayError`."""
         multicallable = self._calls.get((target, method))
         if multicallable is None:
             channel = self._channels.get(target)
@@ -39,7 +43,8 @@ class GrpcChannels:
                 )
             multicallable = self._calls[(target, method)] = channel.unary_unary(method)
         try:
-            answer: bytes = await multicallable(request, timeout=timeout)
+            metadata = None if token is None else ((TOKEN_METADATA, token),)
+            answer: bytes = await multicallable(request, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             raise _translate(target, exc) from None
         return answer

@@ -137,7 +137,9 @@ class GrpcGateway:
                 if remaining is not None:
                     timeout = min(timeout, remaining)
                 upstream_started = time.perf_counter()
-                answer = await self._channels.call(endpoint.grpc_target, path, request, timeout)
+                answer = await self._channels.call(
+                    endpoint.grpc_target, path, request, timeout, endpoint.token
+                )
                 metrics.upstream_duration.observe(time.perf_counter() - upstream_started)
             finally:
                 admission.release()
