@@ -54,12 +54,15 @@ class RequireToken:
         self._token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._token is None or scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if self._token is None or scope["type"] == "lifespan" or scope["path"] in OPEN_PATHS:
             await self._app(scope, receive, send)
             return
         given = next((value for key, value in scope["headers"] if key == _HEADER_KEY), None)
         if token_matches(self._token, given):
             await self._app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # a websocket (no runtime serves one): closed, policy
+            await send({"type": "websocket.close", "code": 1008})
             return
         error = refusal()
         body = orjson.dumps(error_body(error, scope["path"]))

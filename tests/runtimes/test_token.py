@@ -12,8 +12,9 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
-from runtimes.auth import TOKEN_ENV, TOKEN_HEADER, TOKEN_METADATA
+from runtimes.auth import TOKEN_ENV, TOKEN_HEADER, TOKEN_METADATA, RequireToken
 from runtimes.oip import grpc_predict_v2_pb2 as pb
 from runtimes.oip.grpc_calls import method
 from tests.runtimes.conftest import service_settings
@@ -150,3 +151,25 @@ def test_script_runtime_with_the_token_runs_the_script(script_runtime: Runtime) 
 
 def test_script_runtime_health_needs_no_token(script_runtime: Runtime) -> None:
     assert httpx.get(script_runtime.url + "/v2/health/live").status_code == 200
+
+
+async def test_a_websocket_without_the_token_is_closed_with_policy_violation() -> None:
+    reached: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope["path"])
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    guard = RequireToken(app, token="t" * 64)
+    scope = {"type": "websocket", "path": "/ws", "headers": [(b"x-runtime-token", b"forged")]}
+    await guard(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}] and not reached
+    await guard({**scope, "headers": [(b"x-runtime-token", b"t" * 64)]}, receive, send)
+    assert reached == ["/ws"]
