@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 
 from gateway.errors import GatewayError, UpstreamTimeout, error_for_status
+from runtimes.auth import TOKEN_METADATA
 from runtimes.oip.grpc_calls import http_status
 
 #: Channel options: the gateway checks sizes itself, so the channel limits none.
@@ -36,9 +37,10 @@ class GrpcChannels:
         request: bytes,
         timeout: float,
         metadata: Sequence[tuple[str, str]] | None = None,
+        token: str | None = None,
     ) -> bytes:
-        """Send one serialized request (with `metadata`); the serialized answer, or a
-        `GatewayError`."""
+        """Send one serialized request (with `metadata`, and a runtime's `token` when given);
+        the serialized answer, or a `GatewayError`."""
         multicallable = self._calls.get((target, method))
         if multicallable is None:
             channel = self._channels.get(target)
@@ -48,8 +50,9 @@ class GrpcChannels:
                 )
             multicallable = self._calls[(target, method)] = channel.unary_unary(method)
         try:
+            sent = [*(metadata or ()), *(() if token is None else ((TOKEN_METADATA, token),))]
             answer: bytes = await multicallable(
-                request, timeout=timeout, metadata=tuple(metadata) if metadata else None
+                request, timeout=timeout, metadata=tuple(sent) if sent else None
             )
         except grpc.aio.AioRpcError as exc:
             raise _translate(target, exc) from None

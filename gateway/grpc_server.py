@@ -175,7 +175,9 @@ class GrpcGateway:
                     "endpoint; call it over HTTP"
                 )
             upstream_started = time.perf_counter()
-            answer = await self._channels.call(endpoint.grpc_target, path, request, timeout)
+            answer = await self._channels.call(
+                endpoint.grpc_target, path, request, timeout, token=endpoint.token
+            )
             metrics.upstream_duration.observe(time.perf_counter() - upstream_started)
             return answer
         finally:

@@ -5,8 +5,9 @@ Bodies pass through untouched, with the headers of `FORWARDED_HEADERS` (the same
 both directions; nothing else crosses, so no client credential reaches a runtime). aiohttp's
 exceptions are translated into the `GatewayError` tree here, where they arise. A cold upstream
 (``Endpoint.cold_start_budget`` > 0) is retried until its budget runs out; a stale pooled
-connection is retried once. A runtime served inside the gateway process
-(``Endpoint.app``) gets the same request in memory instead (``backends/inprocess.py``).
+connection is retried once. The runtime's token (``Endpoint.token``) goes with every forwarded
+request. A runtime served inside the gateway process (``Endpoint.app``) gets the same request in
+memory instead (``backends/inprocess.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gateway.backends.base import Endpoint
 from gateway.backends.inprocess import exchange
 from gateway.config import Settings
 from gateway.errors import Unavailable, UpstreamError, UpstreamTimeout
+from runtimes.auth import TOKEN_HEADER
 from runtimes.oip import INFERENCE_HEADER
 
 #: Headers the data path passes on, client -> upstream and upstream -> client; no others.
@@ -87,8 +89,11 @@ class Proxy:
     ) -> UpstreamResponse:
         """Send one request upstream; raises `Unavailable`, `UpstreamTimeout` or `UpstreamError`.
 
-        ``headers`` go as they are (filter them with `forwarded_headers`)."""
+        ``headers`` go as they are (filter them with `forwarded_headers`), with the runtime's
+        token (``Endpoint.token``) added here, never taken from a client."""
         sent = dict(headers or {})
+        if endpoint.token is not None:
+            sent[TOKEN_HEADER] = endpoint.token
         if content_type:
             sent["Content-Type"] = content_type
         if endpoint.app is not None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from runtimes.auth import TOKEN_ENV
+
 INHERITED = ("PATH", "HOME", "LANG", "TZ")
 """What a runtime and a script take from their parent's environment (when it is set there)."""
 
@@ -40,8 +42,9 @@ def declared_environment(
 ) -> dict[str, str]:
     """What a service declares for its script: its `variables`, and its secrets, which reach the
     runtime in its own environment (a local process's, or a pod's from a Kubernetes Secret) and
-    are named, never valued, in its configuration."""
-    return {**variables, **_pick(parent, secret_names)}
+    are named, never valued, in its configuration. A secret named like the runtime's own token
+    (``RUNTIME_TOKEN``) is never taken from `parent`: that one is the runtime's."""
+    return {**variables, **_pick(parent, tuple(n for n in secret_names if n != TOKEN_ENV))}
 
 
 def runtime_environment(

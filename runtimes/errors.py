@@ -2,6 +2,7 @@
 
     ServingError                 500 internal_error
      ├── BadRequest              400 bad_request
+     ├── Unauthorized            401 unauthorized        (no or a wrong runtime token)
      ├── NotFound                404 not_found
      ├── MethodNotAllowed        405 method_not_allowed
      ├── PayloadTooLarge         413 payload_too_large
@@ -72,6 +73,13 @@ class BadRequest(ServingError):
 
     status_code = 400
     code = "bad_request"
+
+
+class Unauthorized(ServingError):
+    """The caller did not send the runtime's token (`runtimes.auth`)."""
+
+    status_code = 401
+    code = "unauthorized"
 
 
 class NotFound(ServingError):

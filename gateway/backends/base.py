@@ -20,6 +20,7 @@ class Endpoint:
     cold_start_budget: float = 0.0  # seconds the proxy may keep retrying a cold upstream
     grpc_target: str | None = None  # host:port of its Open Inference Protocol gRPC server
     app: ASGIApp | None = None  # a runtime served in this process: called in memory
+    token: str | None = None  # the runtime's token, sent on every request (runtimes.auth)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from gateway.kube.objects import (
     owned_by,
     selector,
 )
-from gateway.kube.secrets import apply_secret, delete_secret
+from gateway.kube.secrets import RuntimeTokens, apply_secret, delete_secret
 from gateway.services import ServiceSpec
 
 log = logging.getLogger("gateway.deployment")
@@ -79,6 +79,7 @@ class DeploymentBackend:
         endpoints_refresh: float = 2.0,
     ) -> None:
         self._settings = settings
+        self._tokens = RuntimeTokens.from_settings(settings)
         self._kube = KubeApi(settings, api_client)
         self._route = route
         self._specs: dict[str, ServiceSpec] = {}
@@ -159,6 +160,7 @@ class DeploymentBackend:
         self._informer.start()
         previous = self._specs.get(spec.name)
         await apply_secret(self._kube, spec, self._settings, previous)
+        await self._tokens.apply(self._kube, spec, self._settings)
         await self._apply_all(spec)
         self._specs[spec.name] = spec
         self._reconciler.ensure_started()
@@ -193,6 +195,7 @@ class DeploymentBackend:
         await self._kube.delete_jobs(selector(name))
         if known is None or known.secrets:
             await delete_secret(self._kube, name, self._settings)
+        await self._tokens.delete(self._kube, name, self._settings)
 
     async def reconcile(self) -> None:
         """Re-apply every service: recreate deleted objects, restore a replica count below min."""
@@ -222,11 +225,11 @@ class DeploymentBackend:
             namespace = self._settings.kube_namespace
             host = f"{name}.{namespace}.svc.cluster.local"
             grpc = f"{host}:{GRPC_PORT}" if self._specs[name].runtime == "onnx" else None
-            return Endpoint(f"http://{host}", grpc_target=grpc)
+            return Endpoint(f"http://{host}", grpc_target=grpc, token=self._tokens.token(name))
         urls = self._urls.get(name) or []
         if not urls:
             raise Unavailable(f"service {name!r} has no ready endpoint yet", retry_after=1)
-        return Endpoint(urls[next(self._turns[name]) % len(urls)])
+        return Endpoint(urls[next(self._turns[name]) % len(urls)], token=self._tokens.token(name))
 
     def status(self, name: str) -> ServiceState:
         obj = self._known(name)

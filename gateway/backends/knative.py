@@ -24,7 +24,7 @@ from gateway.kube.access import JOBS, KNATIVE, AccessCheck
 from gateway.kube.client import KubeApi, Obj
 from gateway.kube.informer import Informer
 from gateway.kube.objects import MANAGED_BY, MANAGER, knative_service, selector
-from gateway.kube.secrets import apply_secret, delete_secret
+from gateway.kube.secrets import RuntimeTokens, apply_secret, delete_secret
 from gateway.services import ServiceSpec
 
 log = logging.getLogger("gateway.knative")
@@ -55,6 +55,7 @@ class KnativeBackend:
 
     def __init__(self, settings: Settings, api_client: Any | None = None) -> None:
         self._settings = settings
+        self._tokens = RuntimeTokens.from_settings(settings)
         self._kube = KubeApi(settings, api_client)
         self._specs: dict[str, ServiceSpec] = {}
         self._access = AccessCheck(self._kube, (*KNATIVE, *JOBS))
@@ -103,6 +104,7 @@ class KnativeBackend:
         self._informer.start()
         previous = self._specs.get(spec.name)
         await apply_secret(self._kube, spec, self._settings, previous)
+        await self._tokens.apply(self._kube, spec, self._settings)
         await self._apply(spec)
         self._specs[spec.name] = spec
         self._reconciler.ensure_started()
@@ -132,6 +134,7 @@ class KnativeBackend:
         await self._kube.delete_jobs(selector(name))
         if known is None or known.secrets:
             await delete_secret(self._kube, name, self._settings)
+        await self._tokens.delete(self._kube, name, self._settings)
 
     async def reconcile(self) -> None:
         """Re-apply every service: recreate what was deleted, undo changes made behind our back."""
@@ -151,7 +154,11 @@ class KnativeBackend:
         url = self._url(obj)
         if state != "True" or not url:
             raise Unavailable(f"{self._where(name)} is not Ready: {message}", retry_after=1)
-        return Endpoint(url.rstrip("/"), cold_start_budget=self._settings.cold_start_budget)
+        return Endpoint(
+            url.rstrip("/"),
+            cold_start_budget=self._settings.cold_start_budget,
+            token=self._tokens.token(name),
+        )
 
     def status(self, name: str) -> ServiceState:
         obj = self._known(name)

@@ -111,7 +111,7 @@ class LocalBackend:
             raise Unavailable(f"service {name!r} is {runtime.state}, retry shortly", retry_after=1)
         if isinstance(runtime, InProcessRuntime):
             return Endpoint(runtime.base_url, app=runtime.app)
-        return Endpoint(runtime.base_url, grpc_target=runtime.grpc_target)
+        return Endpoint(runtime.base_url, grpc_target=runtime.grpc_target, token=runtime.token)
 
     def status(self, name: str) -> ServiceState:
         runtime = self._runtimes.get(name)

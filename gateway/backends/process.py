@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from gateway.backends.base import State
+from runtimes.auth import TOKEN_ENV, new_token
 from runtimes.environment import runtime_environment
 from runtimes.prctl import set_parent_death_signal
 
@@ -53,6 +54,7 @@ class RuntimeProcess:
         self._grpc = grpc
         self._command = list(command)
         self._env = dict(env)
+        self.token = new_token()  # asked by the runtime of every caller (runtimes.auth)
         self._log_path = log_path
         self._http = http
         self._start_timeout = start_timeout
@@ -102,7 +104,12 @@ class RuntimeProcess:
 
     async def _run_once(self) -> None:
         port = free_port()
-        config = {**self._env, "RUNTIME_HOST": "127.0.0.1", "RUNTIME_PORT": str(port)}
+        config = {
+            **self._env,
+            "RUNTIME_HOST": "127.0.0.1",
+            "RUNTIME_PORT": str(port),
+            TOKEN_ENV: self.token,
+        }
         grpc_target = None
         if self._grpc:  # the runtime's gRPC port is advertised the same way as its HTTP port
             grpc_port = free_port()

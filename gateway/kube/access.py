@@ -32,8 +32,9 @@ def _verbs(group: str, resource: str, *verbs: str) -> tuple[Verb, ...]:
 
 WATCHED = ("list", "watch")  # the Informer of each kind
 # the Secret that carries a service's own `secrets` into its pods (gateway/kube/secrets.py:
-# created, replaced whole on each apply, deleted with the service)
-SERVICE_SECRETS = _verbs("", "secrets", "create", "update", "delete")
+# created, replaced whole on each apply, deleted with the service), and the one of its runtime
+# token (created, patched on each apply, deleted with the service)
+SERVICE_SECRETS = _verbs("", "secrets", "create", "update", "patch", "delete")
 KNATIVE = (
     *_verbs("serving.knative.dev", "services", "create", "patch", "delete", *WATCHED),
     *SERVICE_SECRETS,

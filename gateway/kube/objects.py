@@ -19,6 +19,7 @@ from gateway.kube.placement import Placement, placement
 from gateway.kube.pod_security import restrict, restrict_container
 from gateway.runtime_env import SCRIPT_ITEM_TIMEOUT, runtime_env
 from gateway.services import ServiceSpec
+from runtimes.auth import TOKEN_ENV
 
 Obj = dict[str, Any]
 
@@ -87,6 +88,33 @@ def service_secret(spec: ServiceSpec, settings: Settings) -> Obj:
     }
 
 
+def token_secret_name(service: str) -> str:
+    """The Secret that holds a service's runtime token (`runtimes.auth`)."""
+    return f"{service}-runtime-token"
+
+
+def token_secret(spec: ServiceSpec, settings: Settings, token: str) -> Obj:
+    """The ``v1`` Secret with the service's runtime `token` (read by its pods through
+    ``secretKeyRef``, never written into the pod spec)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": token_secret_name(spec.name),
+            "namespace": settings.kube_namespace,
+            "labels": object_labels(spec),
+        },
+        "type": "Opaque",
+        "stringData": {TOKEN_ENV: token},
+    }
+
+
+def token_env(service: str) -> Obj:
+    """The runtime container's ``RUNTIME_TOKEN``, from the service's token Secret."""
+    ref = {"name": token_secret_name(service), "key": TOKEN_ENV}
+    return {"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": ref}}
+
+
 def selector(name: str) -> str:
     """A label selector for the objects of service `name`."""
     return f"{MANAGED_BY}={MANAGER},{SERVICE_LABEL}={name}"
@@ -105,7 +133,10 @@ def container(spec: ServiceSpec, settings: Settings, where: Placement) -> Obj:
         "name": "runtime",
         "image": where.image,
         "ports": [{"name": "http1", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
-        "env": [{"name": key, "value": value} for key, value in sorted(env.items())],
+        "env": sorted(
+            [*({"name": k, "value": v} for k, v in env.items()), token_env(spec.name)],
+            key=lambda item: str(item["name"]),
+        ),
         "resources": resources(spec, where),
         "readinessProbe": {
             "httpGet": {"path": READY_PATH, "port": CONTAINER_PORT},
@@ -285,6 +316,7 @@ def batch_job(
     pod = pod_spec(spec, settings, where)
     runner = pod["containers"][0]
     del runner["ports"], runner["readinessProbe"]  # it serves nothing: it runs and exits
+    runner["env"] = [e for e in runner["env"] if e["name"] != TOKEN_ENV]  # nobody calls it
     runner["name"] = "batch"
     runner["command"] = list(JOB_COMMAND)
     runner["env"] += [{"name": key, "value": value} for key, value in sorted(env.items())]

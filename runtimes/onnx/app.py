@@ -18,10 +18,12 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from runtimes.auth import RequireToken
 from runtimes.errors import (
     BadRequest,
     MethodNotAllowed,
@@ -223,9 +225,11 @@ def create_app(
         Route(pv + "/infer", infer, methods=["POST"], name="infer_version"),
         Route("/metrics", prometheus, name="metrics"),
     ]
+    token = settings.token.get_secret_value() if settings.token else None
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(RequireToken, token=token)],
         exception_handlers={
             ServingError: render_error,
             HTTPException: render_error,

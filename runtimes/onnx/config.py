@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runtimes.onnx.spec import BatchingSpec, PostprocessSpec, PreprocessSpec
@@ -44,3 +44,6 @@ class RuntimeSettings(BaseSettings):
     max_files: int = Field(default=64, ge=1)
     default_top_k: int = Field(default=5, ge=1)
     log_level: str = "info"
+    token: SecretStr | None = Field(
+        default=None, description="asked of every caller but the health routes (runtimes.auth)"
+    )

@@ -1,5 +1,7 @@
 """GrpcServer: the runtime's Open Inference Protocol over gRPC (``GRPCInferenceService``).
 
+Every call but ServerLive and ServerReady asks for the runtime's token in the ``x-runtime-token``
+metadata (`runtimes.auth`), as the HTTP routes ask for it in a header.
 It runs on the same event loop as the HTTP app and serves the same loaded model through the same
 batcher, so gRPC and HTTP requests share the inference slots. Errors are the runtime's own
 (`ServingError`), answered with the matching gRPC status code (`runtimes.oip.grpc_calls`).
@@ -14,6 +16,7 @@ from typing import Any, Protocol
 import grpc
 from google.protobuf.message import DecodeError, Message
 
+from runtimes.auth import OPEN_GRPC_CALLS, TOKEN_METADATA, refusal, token_matches
 from runtimes.errors import BadRequest, NotFound, ServingError
 from runtimes.oip import EXTENSIONS, MODEL_VERSION, SERVICE
 from runtimes.oip import grpc_predict_v2_pb2 as pb
@@ -87,9 +90,15 @@ class GrpcServer:
         """The handler of one call: its request parsed here, so that a malformed one is
         INVALID_ARGUMENT; every error answered with its status code, and counted."""
         route = "grpc_" + name
+        token = self._settings.token
+        expected = None if token is None or name in OPEN_GRPC_CALLS else token.get_secret_value()
 
         async def call(request: bytes, context: Context) -> bytes:
             try:
+                if expected is not None:
+                    given = dict(context.invocation_metadata() or ()).get(TOKEN_METADATA)
+                    if not token_matches(expected, given):
+                        raise refusal()
                 answer = (await handle(message.FromString(request))).SerializeToString()
             except ServingError as exc:
                 self._state.metrics.count_request(route, exc.status_code)

@@ -3,7 +3,8 @@
 ``POST /run?key=<object key>`` (alias ``POST /predict``) takes one file as the raw body and
 answers ``{"returncode", "files": [{"name", "data" (base64)}], "log"}``; a failing script answers
 422 ``script_failed``, one past its time limit 504 ``script_timeout``, both with the log tail.
-``GET /v2/health/live|ready`` answer 200. Errors: ``{"error": {"code", "message"[, "log"]}}``.
+``GET /v2/health/live|ready`` answer 200. Every other route asks for ``RUNTIME_TOKEN``
+(`runtimes.auth`). Errors: ``{"error": {"code", "message"[, "log"]}}``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from runtimes.auth import RequireToken
 from runtimes.environment import declared_environment
 from runtimes.errors import (
     BadRequest,
@@ -118,6 +121,11 @@ def create_app(settings: ScriptSettings) -> Starlette:
             Route("/v2/health/ready", health),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(
+                RequireToken, token=settings.token.get_secret_value() if settings.token else None
+            )
+        ],
         exception_handlers={
             ServingError: render_error,
             HTTPException: render_http_exception,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runtimes.script.box import DEFAULT_UID_BASE, SLOTS
@@ -35,3 +35,6 @@ class ScriptSettings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = 8080
     log_level: str = "info"
+    token: SecretStr | None = Field(
+        default=None, description="asked of every caller but the health routes (runtimes.auth)"
+    )

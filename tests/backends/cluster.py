@@ -1,13 +1,15 @@
 """The cluster's part, played by the tests through the Kubernetes API.
 
 Start the runtime a pod would run (the real ONNX runtime on loopback, configured by the container's
-env) and report it ready the way Knative (status.url, Ready) or the kubelet and the EndpointSlice
+env, whose ``valueFrom.secretKeyRef`` entries are read from their Secrets as a kubelet reads them)
+and report it ready the way Knative (status.url, Ready) or the kubelet and the EndpointSlice
 controller (availableReplicas, an EndpointSlice) would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -46,11 +48,30 @@ async def runtime(
             await asyncio.to_thread(stack.close)
 
 
+async def resolve_env(api: Any, namespace: str, env: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """A container's env as its process sees it: each ``secretKeyRef`` read from its Secret (a
+    missing Secret or key fails, as it keeps a kubelet from starting the container)."""
+    core = client.CoreV1Api(api)
+    resolved = []
+    for item in env:
+        if "value" in item:
+            resolved.append({"name": item["name"], "value": item["value"]})
+            continue
+        ref = item["valueFrom"]["secretKeyRef"]
+        secret = await asyncio.to_thread(core.read_namespaced_secret, ref["name"], namespace)
+        if secret.data and ref["key"] in secret.data:  # a real API server: base64 ``data``
+            value = base64.b64decode(secret.data[ref["key"]]).decode()
+        else:  # kmock keeps ``stringData`` as it was written
+            value = (secret.string_data or {})[ref["key"]]
+        resolved.append({"name": item["name"], "value": value})
+    return resolved
+
+
 async def ksvc_env(api: Any, namespace: str, name: str) -> list[dict[str, str]]:
     custom = client.CustomObjectsApi(api)
     ksvc = await wait_for(custom.get_namespaced_custom_object, *KSVC, namespace, "services", name)
-    env: list[dict[str, str]] = ksvc["spec"]["template"]["spec"]["containers"][0]["env"]
-    return env
+    env: list[dict[str, Any]] = ksvc["spec"]["template"]["spec"]["containers"][0]["env"]
+    return await resolve_env(api, namespace, env)
 
 
 async def knative_ready(
@@ -84,9 +105,8 @@ async def knative_ready(
 async def deployment_env(api: Any, namespace: str, name: str) -> list[dict[str, str]]:
     apps = client.AppsV1Api(api)
     deployment = await wait_for(apps.read_namespaced_deployment, name, namespace)
-    return [
-        {"name": e.name, "value": e.value} for e in deployment.spec.template.spec.containers[0].env
-    ]
+    env = api.sanitize_for_serialization(deployment.spec.template.spec.containers[0].env)
+    return await resolve_env(api, namespace, env)
 
 
 async def pods_ready(api: Any, namespace: str, name: str, url: str) -> None:

@@ -91,7 +91,7 @@ def test_knative_service_validates_against_the_crd(spec: ServiceSpec) -> None:
     (container,) = revision["containers"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["resources"]["requests"] == {"cpu": spec.cpu, "memory": spec.memory}
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["RUNTIME_NAME"] == spec.name and "RUNTIME_MODEL_PATH" not in env
     assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "inference-gateway"
 

@@ -81,7 +81,7 @@ def test_pod_takes_pull_secrets_ephemeral_storage_and_secrets_by_reference() -> 
     (runtime,) = pod["containers"]
     assert runtime["resources"]["requests"]["ephemeral-storage"] == "2Gi"
     assert runtime["envFrom"] == [{"secretRef": {"name": "plants-secrets"}}]
-    env = {item["name"]: item["value"] for item in runtime["env"]}
+    env = {item["name"]: item.get("value") for item in runtime["env"]}
     assert env["THRESHOLD"] == "0.4" and env["RUNTIME_LOG_LEVEL"] == "critical"
     assert "plants-secret-value" not in str(deployment)  # only the Secret holds the value
     secret = service_secret(_plants(), SETTINGS)

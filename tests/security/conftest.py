@@ -43,6 +43,25 @@ done
 echo "== end"
 """
 
+PROBE = r"""
+python3 - "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/probe.txt" 2>&1 <<'END'
+import sys
+import urllib.error
+import urllib.request
+
+base = open(sys.argv[1]).read().strip()
+for method, path in (("GET", "/v2/health/ready"), ("POST", "/predict"), ("GET", "/v2"),
+                     ("POST", "/v2/models/private-digits/infer"), ("GET", "/metrics")):
+    request = urllib.request.Request(base + path, data=b"{}" if method == "POST" else None,
+                                     method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            print(method, path, answer.status)
+    except urllib.error.HTTPError as error:
+        print(method, path, error.code)
+END
+"""
+
 BOMB = "while :; do sleep 60 & done\n"
 HOG = "python3 -c 'x = bytearray(512 * 1024 * 1024)'\n"
 HUGE_FILE = 'head -c 10485760 /dev/zero > "$TMP_OUTPUT_DIR/huge"\n'
@@ -96,6 +115,8 @@ def _definition(folder: Path, store: Seaweed, other_secret: str) -> Path:
                 output=[{"path": f"{bucket}/out"}],
             ),
             _script("other", "true\n", visibility="private", environment={"TOKEN": other_secret}),
+            {**digits, "name": "private-digits", "visibility": "private"},
+            _script("probe", PROBE),
             _script("bomb", BOMB, timeout=3, limits={"processes": 16}),
             _script("hog", HOG, limits={"memory": "128Mi"}),
             _script("huge-file", HUGE_FILE, limits={"file_size": "1Mi"}),

@@ -10,7 +10,7 @@ from gateway.config import Settings
 from gateway.hardening import scrub_secrets
 from gateway.runtime_env import runtime_env
 from gateway.services import ServiceSpec
-from runtimes.environment import runtime_environment, script_environment
+from runtimes.environment import declared_environment, runtime_environment, script_environment
 from runtimes.script.limits import BoxLimits, ScriptLimits, quantity_bytes, resolve_limits
 
 PARENT = {
@@ -44,6 +44,12 @@ def test_a_script_gets_its_declared_and_oscar_variables_only() -> None:
         "OWN": "1",
         **oscar,
     }
+
+
+def test_a_secret_named_like_the_runtime_token_does_not_hand_it_to_the_script() -> None:
+    runtime = {"RUNTIME_TOKEN": "the-runtime-token", "API_KEY": "k"}
+    declared = declared_environment(runtime, {}, ("API_KEY", "RUNTIME_TOKEN"))
+    assert declared == {"API_KEY": "k"}
 
 
 def test_a_script_is_given_no_variable_outside_the_oscar_list() -> None:
