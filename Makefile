@@ -13,7 +13,7 @@ MODELS := model_images/imagenet/models/efficientnet-lite0.onnx model_images/digi
 CHROMIUM := /usr/bin/chromium
 PIP_FLAGS := --disable-pip-version-check --progress-bar off -qq
 
-.PHONY: run test install models lint types contract pytest bench wrk clean proto
+.PHONY: run test test-random install models lint types contract pytest bench wrk clean proto
 
 include images.mk
 
@@ -71,6 +71,11 @@ contract: $(VENV)/.installed
 
 pytest: $(VENV)/.installed $(KSERVE_VENV)/.installed models $(CHROMIUM)
 	$(BIN)/pytest
+
+# The tests in a random order (pytest-randomly, which `make test` leaves off): it prints its seed;
+# `make test-random SEED=N` runs that order again.
+test-random: $(VENV)/.installed $(KSERVE_VENV)/.installed models $(CHROMIUM)
+	$(BIN)/pytest -p randomly $(if $(SEED),--randomly-seed=$(SEED))
 
 # Debian's chromium, for the dashboard's browser tests (Playwright drives it; no browser download).
 $(CHROMIUM):

@@ -2,10 +2,12 @@
 between attempts (exponential backoff with jitter, capped), and when to stop (a number of attempts
 and/or a deadline).
 
-`retry(attempt, policy)` runs ``attempt()`` until it returns, raises an error that is not
-transient, or the policy is spent; the last error is then raised as it was. The Kubernetes client
-(`gateway.kube.client`), the job workers (`gateway.jobs.workers`) and the Kubernetes Job path
-(`gateway.jobs.kube`) retry through it.
+`retry(attempt, policy)` runs ``attempt()`` until it returns an answer that is final, raises an
+error that is not transient, or the policy is spent; the last error is then raised as it was, the
+last answer returned as it was. An answer is final unless the caller's `again` says otherwise (a
+503 from a cold upstream). The data path (`gateway.proxy`: a cold upstream, a stale pooled
+connection), the Kubernetes client (`gateway.kube.client`), the job workers
+(`gateway.jobs.workers`) and the Kubernetes Job path (`gateway.jobs.kube`) retry through it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,19 @@ class RetryPolicy:
         base = min(self.first_delay * 2.0 ** min(retry - 1, 30), self.max_delay)
         return base * random.uniform(1 - self.jitter, 1 + self.jitter)
 
+    def wait(self, retry: int, started: float) -> float | None:
+        """The wait before retry number `retry` of attempts that began at `started`
+        (`time.monotonic()`), cut short at the deadline; None when the policy is spent."""
+        if self.attempts is not None and retry >= self.attempts:
+            return None
+        delay = self.delay(retry)
+        if self.deadline is not None:
+            left = started + self.deadline - time.monotonic()
+            if left <= 0:
+                return None
+            delay = min(delay, left)
+        return delay
+
 
 def job_retry_policy(settings: Settings) -> RetryPolicy:
     """A job's batch (or Kubernetes Job) is retried ``job_retries`` times, ``job_retry_backoff``
@@ -60,24 +75,28 @@ async def retry(
     policy: RetryPolicy,
     *,
     transient: Callable[[BaseException], bool] = is_retryable,
+    again: Callable[[T], bool] | None = None,
     on_retry: OnRetry | None = None,
 ) -> T:
-    """``await attempt()``, again after each transient error while the policy allows."""
+    """``await attempt()``, again after each transient error, and after each answer that `again`
+    says is not final yet, while the policy allows (`on_retry` hears of the errors)."""
     started = time.monotonic()
     retries = 0
     while True:
         try:
-            return await attempt()
+            answer = await attempt()
         except Exception as exc:
             retries += 1
-            if not transient(exc) or (policy.attempts is not None and retries >= policy.attempts):
+            delay = policy.wait(retries, started) if transient(exc) else None
+            if delay is None:
                 raise
-            delay = policy.delay(retries)
-            if policy.deadline is not None:
-                left = started + policy.deadline - time.monotonic()
-                if left <= 0:
-                    raise
-                delay = min(delay, left)
             if on_retry is not None:
                 on_retry(exc, retries, delay)
-            await asyncio.sleep(delay)
+        else:
+            if again is None or not again(answer):
+                return answer
+            retries += 1
+            delay = policy.wait(retries, started)
+            if delay is None:
+                return answer
+        await asyncio.sleep(delay)

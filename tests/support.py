@@ -129,3 +129,29 @@ def server_process(
 
 def python_command(*args: str) -> list[str]:
     return [sys.executable, *args]
+
+
+@contextmanager
+def gateway_process(
+    folder: Path,
+    *files: Path,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    port: int | None = None,
+    data_dir: Path | None = None,
+    log_name: str = "gateway.log",
+    ready_path: str = "/v2/health/ready",
+) -> Iterator[ServerProcess]:
+    """A real ``gateway serve -f FILE... --port PORT ARGS...`` on loopback (`server_process`):
+    its data in `data_dir` (``GATEWAY_DATA_DIR``, default `folder`), its log in
+    ``folder/log_name``, `env` on top; on a free port unless `port` is given."""
+    port = port or free_port()
+    command = python_command("-m", "gateway", "serve", "--port", str(port), *args)
+    for path in files:
+        command += ["-f", str(path)]
+    env = {"GATEWAY_DATA_DIR": str(data_dir or folder), **(env or {})}
+    log_path = folder / log_name
+    with server_process(
+        command, port=port, log_path=log_path, env=env, ready_path=ready_path
+    ) as server:
+        yield server

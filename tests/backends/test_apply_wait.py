@@ -24,7 +24,7 @@ from tests.backends.conftest import gone, kube_settings, make_api_client
 from tests.backends.test_batch_jobs import kubeconfig
 from tests.backends.test_knative import NO_HANG, gateway
 from tests.backends.truthful import TruthfulEmulator
-from tests.support import ROOT, free_port, python_command, server_process
+from tests.support import ROOT, free_port, gateway_process
 
 KSVC = ("serving.knative.dev", "v1")
 
@@ -138,9 +138,7 @@ async def test_cli_apply_wait_sends_one_create_and_reports_what_is_left(
         "GATEWAY_BACKENDS": '["knative"]',
         "GATEWAY_KUBE_NAMESPACE": namespace,
         "GATEWAY_KUBECONFIG": str(kubeconfig(tmp_path / "kubeconfig", kube_url)),
-        "GATEWAY_DATA_DIR": str(tmp_path / "data"),
     }
-    command = python_command("-m", "gateway", "serve", "--port", str(port))
     fdl = tmp_path / "services.yaml"
     fdl.write_text(definition("e"))
 
@@ -149,8 +147,8 @@ async def test_cli_apply_wait_sends_one_create_and_reports_what_is_left(
         command = [sys.executable, "-m", "gateway", "--url", url, *args]
         return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
 
-    process = server_process(
-        command, port=port, log_path=tmp_path / "gateway.log", env=env, ready_path="/v2/health/live"
+    process = gateway_process(
+        tmp_path, env=env, port=port, data_dir=tmp_path / "data", ready_path="/v2/health/live"
     )
     with contextlib.ExitStack() as stack:
         await asyncio.to_thread(stack.enter_context, process)

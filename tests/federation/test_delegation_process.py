@@ -29,8 +29,7 @@ from tests.support import (
     digit_png,
     digits_holdout,
     free_port,
-    python_command,
-    server_process,
+    gateway_process,
 )
 
 EDGE_ADMIN = "edge-admin-secret"
@@ -152,13 +151,9 @@ def cloud(
     fdl = data_dir / "cloud.yaml"
     edge = f"http://127.0.0.1:{ports['edge']}"
     fdl.write_text(CLOUD_FDL.format(edge=edge, edge_admin=EDGE_ADMIN, shared=shared))
-    port = ports["cloud"]
-    command = python_command(
-        "-m", "gateway", "serve", "-f", str(DIGITS_YAML), "-f", str(fdl), "--port", str(port)
-    )
     env = {**_env(data_dir, "cloud", CLOUD_ADMIN), "GATEWAY_JOB_RETRIES": "0"}
-    with server_process(
-        command, port=port, log_path=data_dir / "gateway.log", env=env, ready_path="/health"
+    with gateway_process(
+        data_dir, DIGITS_YAML, fdl, env=env, port=ports["cloud"], ready_path="/health"
     ) as server:
         _wait_ready(server, CLOUD_ADMIN, "digits", "hold")
         yield server
@@ -172,10 +167,8 @@ def busy(
     data_dir = tmp_path_factory.mktemp("busy")
     fdl = data_dir / "busy.yaml"
     fdl.write_text(BUSY_FDL.format(hold_dir=hold_dir))
-    port = ports["busy"]
-    command = python_command("-m", "gateway", "serve", "-f", str(fdl), "--port", str(port))
     env = _env(data_dir, "busy", BUSY_ADMIN)
-    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+    with gateway_process(data_dir, fdl, env=env, port=ports["busy"]) as server:
         yield server
 
 
@@ -203,16 +196,14 @@ def edge(
             busy_admin=BUSY_ADMIN,
         )
     )
-    port = ports["edge"]
-    command = python_command("-m", "gateway", "serve", "-f", str(fdl), "--port", str(port))
     env = {
         **_env(data_dir, "edge", EDGE_ADMIN),
         "GATEWAY_MAX_INFLIGHT_PER_SERVICE": "1",
         "GATEWAY_MAX_QUEUE_PER_SERVICE": "0",
         "GATEWAY_DELEGATION_POLL_INTERVAL": "0.2",
     }
-    with server_process(
-        command, port=port, log_path=data_dir / "gateway.log", env=env, ready_path="/health"
+    with gateway_process(
+        data_dir, fdl, env=env, port=ports["edge"], ready_path="/health"
     ) as server:
         _wait_ready(server, EDGE_ADMIN, "hold")
         yield server

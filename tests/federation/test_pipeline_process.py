@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from tests.support import ServerProcess, free_port, python_command, server_process
+from tests.support import ServerProcess, free_port, gateway_process
 
 T = TypeVar("T")
 EDGE_ADMIN = "edge-admin-secret"
@@ -68,9 +68,7 @@ def ports() -> dict[str, int]:
 def _other(data_dir: Path, port: int) -> Any:
     fdl = data_dir / "other.yaml"
     fdl.write_text(OTHER_FDL)
-    command = python_command("-m", "gateway", "serve", "-f", str(fdl), "--port", str(port))
-    env = _env(data_dir, "other", OTHER_ADMIN)
-    return server_process(command, port=port, log_path=data_dir / "gateway.log", env=env)
+    return gateway_process(data_dir, fdl, env=_env(data_dir, "other", OTHER_ADMIN), port=port)
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +87,8 @@ def edge(
     fdl = data_dir / "edge.yaml"
     late = f"http://127.0.0.1:{ports['late']}"
     fdl.write_text(EDGE_FDL.format(cloud=cloud.url, late=late, admin=OTHER_ADMIN))
-    port = ports["edge"]
-    command = python_command("-m", "gateway", "serve", "-f", str(fdl), "--port", str(port))
     env = {**_env(data_dir, "edge", EDGE_ADMIN), "GATEWAY_DELEGATION_RETRY_INTERVAL": "0.3"}
-    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+    with gateway_process(data_dir, fdl, env=env, port=ports["edge"]) as server:
         yield server
 
 

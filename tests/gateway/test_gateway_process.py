@@ -21,10 +21,8 @@ from tests.support import (
     ServerProcess,
     digit_png,
     digits_holdout,
-    free_port,
-    python_command,
+    gateway_process,
     sample_jpeg,
-    server_process,
     top_labels,
 )
 
@@ -33,18 +31,9 @@ BODY_LIMIT = 4 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data_dir = tmp_path_factory.mktemp("gateway")
-    port = free_port()
-    command = python_command(
-        "-m", "gateway", "serve", "-f", str(IMAGENET_YAML), "-f", str(DIGITS_YAML),
-        "--port", str(port),
-    )  # fmt: skip
-    env = {
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_MAX_BODY_BYTES": str(BODY_LIMIT),
-        "GATEWAY_RESTART_BACKOFF_MAX": "0.5",
-    }
-    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+    env = {"GATEWAY_MAX_BODY_BYTES": str(BODY_LIMIT), "GATEWAY_RESTART_BACKOFF_MAX": "0.5"}
+    folder = tmp_path_factory.mktemp("gateway")
+    with gateway_process(folder, IMAGENET_YAML, DIGITS_YAML, env=env) as server:
         yield server
 
 

@@ -19,10 +19,8 @@ from tests.support import (
     ServerProcess,
     digit_png,
     digits_holdout,
-    free_port,
-    python_command,
+    gateway_process,
     sample_jpeg,
-    server_process,
     top_labels,
 )
 
@@ -47,12 +45,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
         # decoding the photo alone takes longer than this service's timeout
         in_process_copy(IMAGENET_YAML, folder / "hurried.yaml", name="hurried", timeout=0.001),
     ]
-    port = free_port()
-    command = python_command("-m", "gateway", "serve", "--port", str(port))
-    for path in files:
-        command += ["-f", str(path)]
-    env = {"GATEWAY_DATA_DIR": str(folder / "data")}
-    with server_process(command, port=port, log_path=folder / "gateway.log", env=env) as server:
+    with gateway_process(folder, *files, data_dir=folder / "data") as server:
         yield server
 
 

@@ -24,8 +24,7 @@ from tests.support import (
     digit_png,
     digits_holdout,
     free_port,
-    python_command,
-    server_process,
+    gateway_process,
 )
 
 ADMIN = "admin-" + "9" * 40
@@ -50,15 +49,12 @@ class Gateway:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> AbstractContextManager[ServerProcess]:
-        command = python_command(
-            "-m", "gateway", "serve", "-f", str(DIGITS_YAML), "--port", str(self.port)
-        )
-        env = {"GATEWAY_DATA_DIR": str(self.data_dir), "GATEWAY_ADMIN_TOKEN": ADMIN}
-        return server_process(
-            command,
+        return gateway_process(
+            self.data_dir,
+            DIGITS_YAML,
+            env={"GATEWAY_ADMIN_TOKEN": ADMIN},
             port=self.port,
-            log_path=self.data_dir / f"gateway-{self.port}.log",
-            env=env,
+            log_name=f"gateway-{self.port}.log",
             ready_path="/v2/health/live",
         )
 

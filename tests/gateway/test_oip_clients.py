@@ -23,8 +23,7 @@ from tests.support import (
     ROOT,
     ServerProcess,
     free_port,
-    python_command,
-    server_process,
+    gateway_process,
 )
 
 TOKEN = "oip-test-admin-token"
@@ -35,18 +34,11 @@ BODY_LIMIT = 4 * 1024 * 1024  # 6 flower tensors (3.6 MB) fit, 7 do not
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
-    data_dir = tmp_path_factory.mktemp("gateway-oip")
-    port, grpc_port = free_port(), free_port()
-    command = python_command(
-        "-m", "gateway", "serve", "-f", str(IMAGENET_YAML), "-f", str(DIGITS_YAML),
-        "--port", str(port), "--grpc-port", str(grpc_port),
-    )  # fmt: skip
-    env = {
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_ADMIN_TOKEN": TOKEN,
-        "GATEWAY_MAX_BODY_BYTES": str(BODY_LIMIT),
-    }
-    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+    folder = tmp_path_factory.mktemp("gateway-oip")
+    grpc_port = free_port()
+    env = {"GATEWAY_ADMIN_TOKEN": TOKEN, "GATEWAY_MAX_BODY_BYTES": str(BODY_LIMIT)}
+    args = ("--grpc-port", str(grpc_port))
+    with gateway_process(folder, IMAGENET_YAML, DIGITS_YAML, env=env, args=args) as server:
         yield server, f"127.0.0.1:{grpc_port}"
 
 

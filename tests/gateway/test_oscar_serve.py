@@ -18,7 +18,7 @@ import pytest
 
 from gateway.backends.honesty import gpu_present
 from gateway.spec_parts import MASK
-from tests.support import ROOT, ServerProcess, free_port, python_command, server_process
+from tests.support import ROOT, ServerProcess, gateway_process, python_command
 
 FDL = ROOT / "tests" / "oscar_fdl"
 FLOWER = ROOT / "model_images" / "imagenet" / "samples" / "flower.jpg"
@@ -29,15 +29,9 @@ SECRET = "greeter-secret-value"
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data_dir = tmp_path_factory.mktemp("oscar-serve")
-    port = free_port()
-    command = python_command(
-        "-m", "gateway", "serve", "-f", str(FDL / "imagenet.yaml"), "-f",
-        str(FDL / "greeter.yaml"), "--port", str(port),
-    )  # fmt: skip
-    env = {"GATEWAY_DATA_DIR": str(data_dir), "GATEWAY_ADMIN_TOKEN": ADMIN}
-    log_path = data_dir / "gateway.log"
-    with server_process(command, port=port, log_path=log_path, env=env) as server:
+    folder = tmp_path_factory.mktemp("oscar-serve")
+    files = (FDL / "imagenet.yaml", FDL / "greeter.yaml")
+    with gateway_process(folder, *files, env={"GATEWAY_ADMIN_TOKEN": ADMIN}) as server:
         yield server
 
 

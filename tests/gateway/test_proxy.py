@@ -4,6 +4,7 @@ served by uvicorn on loopback, behind a static backend (a Protocol fake, no inhe
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -98,6 +99,70 @@ async def test_cold_upstream_is_retried_within_its_budget() -> None:
     assert registry.get_sample_value("gateway_cold_starts_total", labels) == 1
     waited = registry.get_sample_value("gateway_cold_start_duration_seconds_sum", labels)
     assert waited is not None and waited > 0
+
+
+async def test_a_cold_upstream_past_its_budget_answers_its_own_503() -> None:
+    port = free_port()
+    registry = CollectorRegistry()
+    backend = StaticBackend(f"http://127.0.0.1:{port}", cold_start_budget=0.2)
+    async with upstream(port), gateway_client(backend, registry) as client:
+        response = await client.post(
+            "/predict/echo?status=503", content=b"x", headers={"Content-Type": "image/png"}
+        )
+    assert response.status_code == 503 and response.content == b"x|status=503"
+    assert response.headers["retry-after"] == "7"
+    labels = {"service": "echo", "backend": "local"}
+    assert registry.get_sample_value("gateway_cold_starts_total", labels) == 1
+
+
+async def test_a_refused_upstream_past_its_budget_is_503_unavailable() -> None:
+    backend = StaticBackend(f"http://127.0.0.1:{free_port()}", cold_start_budget=0.2)
+    async with gateway_client(backend, CollectorRegistry()) as client:
+        response = await client.post(
+            "/predict/echo", content=b"x", headers={"Content-Type": "image/png"}
+        )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"
+    assert "ClientConnectorError" in response.json()["error"]["message"]
+
+
+async def test_a_stale_pooled_connection_is_retried_once_on_a_new_one() -> None:
+    """The upstream closes a kept-alive connection when the next request arrives on it, unanswered
+    (as one restarting does): the request goes again, on a fresh connection."""
+    port = free_port()
+    served: list[int] = []  # requests read, per connection
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = len(served)
+        served.append(0)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)content-length: *(\d+)", head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+                served[connection] += 1
+                if served[connection] == 2:
+                    return  # closed, unanswered
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            return
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    try:
+        backend = StaticBackend(f"http://127.0.0.1:{port}")
+        async with gateway_client(backend, CollectorRegistry()) as client:
+            for _ in range(2):
+                response = await client.post(
+                    "/predict/echo", content=b"x", headers={"Content-Type": "image/png"}
+                )
+                assert response.status_code == 200 and response.content == b"ok"
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert served == [2, 1]
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])

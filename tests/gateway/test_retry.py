@@ -57,3 +57,35 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
         delays = {policy.delay(retry_number) for _ in range(50)}
         assert all(0.9 * base <= d <= 1.1 * base for d in delays)
         assert len(delays) > 1  # jittered
+
+
+class Answers:
+    """Answers each of `answers` in turn, then the last one again; counts its calls."""
+
+    def __init__(self, *answers: int) -> None:
+        self.answers, self.calls = answers, 0
+
+    async def __call__(self) -> int:
+        self.calls += 1
+        return self.answers[min(self.calls, len(self.answers)) - 1]
+
+
+async def test_answers_that_are_not_final_are_asked_again() -> None:
+    answers = Answers(503, 503, 200)
+    policy = RetryPolicy(first_delay=0.001, attempts=5)
+    assert await retry(answers, policy, again=lambda status: status == 503) == 200
+    assert answers.calls == 3
+
+
+async def test_the_last_answer_is_returned_when_the_policy_is_spent() -> None:
+    answers = Answers(503)
+    policy = RetryPolicy(first_delay=0.001, attempts=3)
+    assert await retry(answers, policy, again=lambda status: status == 503) == 503
+    assert answers.calls == 3
+
+
+async def test_a_spent_deadline_returns_the_answer_as_it_is() -> None:
+    answers = Answers(503, 200)
+    policy = RetryPolicy(first_delay=10.0, deadline=0.0)
+    assert await retry(answers, policy, again=lambda status: status == 503) == 503
+    assert answers.calls == 1

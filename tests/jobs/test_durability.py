@@ -14,14 +14,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support import (
-    DIGITS_YAML,
-    digit_png,
-    digits_holdout,
-    free_port,
-    python_command,
-    server_process,
-)
+from tests.support import DIGITS_YAML, digit_png, digits_holdout, gateway_process
 
 FILES = 200
 
@@ -38,14 +31,8 @@ def _fdl(folder: Path) -> Path:
 
 
 def _start(data_dir: Path, fdl: Path, name: str) -> Any:
-    port = free_port()
-    command = python_command("-m", "gateway", "serve", "-f", str(fdl), "--port", str(port))
-    env = {
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_JOB_CONCURRENCY": "1",
-        "GATEWAY_RUNTIME_THREADS": "1",
-    }
-    return server_process(command, port=port, log_path=data_dir / f"{name}.log", env=env)
+    env = {"GATEWAY_JOB_CONCURRENCY": "1", "GATEWAY_RUNTIME_THREADS": "1"}
+    return gateway_process(data_dir, fdl, env=env, log_name=f"{name}.log")
 
 
 def _counts(db: Path, job_id: str) -> dict[str, int]:

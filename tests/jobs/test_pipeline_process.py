@@ -14,15 +14,7 @@ import httpx
 import pytest
 
 from gateway.services import load_file
-from tests.support import (
-    CHINA_LABELS,
-    ROOT,
-    ServerProcess,
-    free_port,
-    python_command,
-    sample_jpeg,
-    server_process,
-)
+from tests.support import CHINA_LABELS, ROOT, ServerProcess, gateway_process, sample_jpeg
 
 PIPELINE = ROOT / "model_images" / "pipeline.yaml"
 
@@ -31,15 +23,8 @@ PIPELINE = ROOT / "model_images" / "pipeline.yaml"
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A gateway of its own for each test: what one test's files start never shows in
     another's jobs, whatever the order."""
-    data_dir = tmp_path_factory.mktemp("pipeline")
-    port = free_port()
-    command = python_command("-m", "gateway", "serve", "-f", str(PIPELINE), "--port", str(port))
-    env = {
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_WATCH_INTERVAL": "0.3",
-        "GATEWAY_RUNTIME_THREADS": "1",
-    }
-    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+    env = {"GATEWAY_WATCH_INTERVAL": "0.3", "GATEWAY_RUNTIME_THREADS": "1"}
+    with gateway_process(tmp_path_factory.mktemp("pipeline"), PIPELINE, env=env) as server:
         yield server
 
 

@@ -28,10 +28,8 @@ from tests.support import (
     ServerProcess,
     digit_png,
     digits_holdout,
-    free_port,
-    python_command,
+    gateway_process,
     sample_jpeg,
-    server_process,
 )
 
 __all__ = ["seaweed"]  # the fixture, imported for this module
@@ -91,14 +89,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory, seaweed: Seaweed) -> Iterato
     bucket = seaweed.new_bucket()
     fdl = data_dir / "services.yaml"
     fdl.write_text(json.dumps(_definition(bucket, seaweed)))  # JSON is YAML
-    port = free_port()
-    command = python_command("-m", "gateway", "serve", "-f", str(fdl), "--port", str(port))
-    env = {
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_ADMIN_TOKEN": ADMIN,
-        "GATEWAY_RUNTIME_THREADS": "1",
-    }
-    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+    env = {"GATEWAY_ADMIN_TOKEN": ADMIN, "GATEWAY_RUNTIME_THREADS": "1"}
+    with gateway_process(data_dir, fdl, env=env) as server:
         yield Setup(server, data_dir / "objects", seaweed, bucket)
 
 

@@ -141,6 +141,16 @@ def _retries(caplog: pytest.LogCaptureFixture) -> int:
     )
 
 
+async def _until_retried(
+    caplog: pytest.LogCaptureFixture, retries: int, timeout: float = 30
+) -> None:
+    """Until the workers have retried `retries` times because the object store was unreachable."""
+    deadline = time.monotonic() + timeout
+    while _retries(caplog) < retries:
+        assert time.monotonic() < deadline, f"fewer than {retries} retries in {timeout} s"
+        await asyncio.sleep(0.005)
+
+
 def _check_outputs(weed: SeaweedProcess, bucket: str) -> None:
     """One output per input, no more, each the right document."""
     _, y_test = digits_holdout()
@@ -169,7 +179,8 @@ async def test_a_short_store_outage_mid_job_is_retried_and_the_job_succeeds(
         at_outage = job["counts"].get("succeeded", 0)
         assert 2 <= at_outage < FILES, job["counts"]
 
-        await asyncio.sleep(1.5)  # the store is down: items wait for it, none fails
+        # the store is down: the workers meet it and wait for it (two retries), no item fails
+        await _until_retried(caplog, 2)
         during = await _job(client, job_id)
         assert during["status"] == "running" and "failed" not in during["counts"], during
         await asyncio.to_thread(s3.start)

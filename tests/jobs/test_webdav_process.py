@@ -24,8 +24,7 @@ from tests.support import (
     digit_png,
     digits_holdout,
     free_port,
-    python_command,
-    server_process,
+    gateway_process,
 )
 from tests.webdav import DavServer
 
@@ -64,14 +63,9 @@ def _fdl(folder: Path, dav: DavServer, services: list[dict[str, Any]], **extra: 
 
 
 def _serve(fdl: Path, data_dir: Path, port: int) -> Any:
-    command = python_command("-m", "gateway", "serve", "-f", str(fdl), "--port", str(port))
-    env = {
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_WATCH_INTERVAL": "0.2",
-        "GATEWAY_RUNTIME_THREADS": "1",
-    }
-    log_path = data_dir / f"gateway-{time.monotonic_ns()}.log"
-    return server_process(command, port=port, log_path=log_path, env=env)
+    env = {"GATEWAY_WATCH_INTERVAL": "0.2", "GATEWAY_RUNTIME_THREADS": "1"}
+    log_name = f"gateway-{time.monotonic_ns()}.log"
+    return gateway_process(data_dir, fdl, env=env, port=port, log_name=log_name)
 
 
 def _png(index: int) -> bytes:

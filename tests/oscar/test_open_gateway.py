@@ -10,29 +10,16 @@ from pathlib import Path
 import pytest
 from oscar_python.client import Client
 
-from tests.support import (
-    DIGITS_YAML,
-    IMAGENET_YAML,
-    ServerProcess,
-    free_port,
-    python_command,
-    sample_jpeg,
-    server_process,
-)
+from tests.support import DIGITS_YAML, IMAGENET_YAML, ServerProcess, gateway_process, sample_jpeg
 
 FDL = Path(__file__).parent / "fdl" / "greet.yaml"
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data_dir = tmp_path_factory.mktemp("open")
-    port = free_port()
-    command = python_command(
-        "-m", "gateway", "serve", "-f", str(IMAGENET_YAML), "-f", str(DIGITS_YAML),
-        "--host", "127.0.0.1", "--port", str(port),
-    )  # fmt: skip
-    env = {"GATEWAY_DATA_DIR": str(data_dir)}
-    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+    folder = tmp_path_factory.mktemp("open")
+    args = ("--host", "127.0.0.1")
+    with gateway_process(folder, IMAGENET_YAML, DIGITS_YAML, args=args) as server:
         yield server
     assert "unexpected error" not in server.log()
 

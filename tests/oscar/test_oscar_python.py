@@ -23,15 +23,7 @@ import pytest
 import requests
 from oscar_python.client import Client
 
-from tests.support import (
-    DIGITS_YAML,
-    IMAGENET_YAML,
-    ServerProcess,
-    free_port,
-    python_command,
-    sample_jpeg,
-    server_process,
-)
+from tests.support import DIGITS_YAML, IMAGENET_YAML, ServerProcess, gateway_process, sample_jpeg
 
 ADMIN_TOKEN = "admin-" + "7" * 40
 PASSWORD = "oscar-password-" + "3" * 20
@@ -41,18 +33,9 @@ FDL = Path(__file__).parent / "fdl" / "greet.yaml"
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data_dir = tmp_path_factory.mktemp("oscar")
-    port = free_port()
-    command = python_command(
-        "-m", "gateway", "serve", "-f", str(IMAGENET_YAML), "-f", str(DIGITS_YAML),
-        "--port", str(port),
-    )  # fmt: skip
-    env = {
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
-        "GATEWAY_ADMIN_PASSWORD": PASSWORD,
-    }
-    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+    folder = tmp_path_factory.mktemp("oscar")
+    env = {"GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN, "GATEWAY_ADMIN_PASSWORD": PASSWORD}
+    with gateway_process(folder, IMAGENET_YAML, DIGITS_YAML, env=env) as server:
         yield server
     log = server.log()
     for secret in (ADMIN_TOKEN, PASSWORD, "greet-secret-value-42"):

@@ -14,7 +14,7 @@ import yaml
 from oscar_python.client import Client
 
 from tests.seaweed import Seaweed
-from tests.support import ServerProcess, free_port, python_command, server_process
+from tests.support import ServerProcess, gateway_process
 
 ADMIN = "admin-" + "4" * 40
 SCRIPT = Path(__file__).parent / "fdl" / "greet.sh"
@@ -52,14 +52,8 @@ def gateway(
         "storage_providers": {"minio": {"default": provider}},
     }
     fdl.write_text(yaml.safe_dump(document))
-    port = free_port()
-    command = python_command("-m", "gateway", "serve", "-f", str(fdl), "--port", str(port))
-    env = {
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_ADMIN_TOKEN": ADMIN,
-        "GATEWAY_WATCH_INTERVAL": "0.2",
-    }
-    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+    env = {"GATEWAY_ADMIN_TOKEN": ADMIN, "GATEWAY_WATCH_INTERVAL": "0.2"}
+    with gateway_process(data_dir, fdl, env=env) as server:
         yield server
     log = server.log()
     assert seaweed.secret_key not in log and ADMIN not in log

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import psutil
 import pytest
 
-from tests.support import DIGITS_YAML, ServerProcess, free_port, python_command, server_process
+from tests.support import DIGITS_YAML, ServerProcess, gateway_process
 
 SERVICE = "digits"
 
@@ -16,13 +16,9 @@ SERVICE = "digits"
 @contextmanager
 def serve_digits(tmp_path_factory: pytest.TempPathFactory, **env: str) -> Iterator[ServerProcess]:
     """`gateway serve -f digits/service.yaml` on a free port, with `env` on top (GATEWAY_...)."""
-    data_dir = tmp_path_factory.mktemp("gateway")
-    port = free_port()
-    command = python_command(
-        "-m", "gateway", "serve", "-f", str(DIGITS_YAML), "--port", str(port)
-    )  # fmt: skip
-    env = {"GATEWAY_DATA_DIR": str(data_dir), "GATEWAY_RESTART_BACKOFF_MAX": "0.5", **env}
-    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+    folder = tmp_path_factory.mktemp("gateway")
+    env = {"GATEWAY_RESTART_BACKOFF_MAX": "0.5", **env}
+    with gateway_process(folder, DIGITS_YAML, env=env) as server:
         yield server
 
 

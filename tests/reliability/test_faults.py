@@ -19,6 +19,7 @@ import psutil
 import pytest
 import uvicorn
 from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -92,7 +93,8 @@ def test_runtime_killed_under_load_gives_only_503_and_comes_back(
             os.kill(pid, signal.SIGKILL)
             back = lambda: any(o.sent > killed and o.status == 200 for o in outcomes)  # noqa: E731
             _wait_for(back, 60, "a 200 after the kill")
-            time.sleep(1.0)  # and some steady load after the recovery
+            steady = lambda: sum(o.sent > killed and o.status == 200 for o in outcomes) >= 20  # noqa: E731
+            _wait_for(steady, 60, "steady load after the recovery")
         finally:
             stop.set()
             for thread in threads:
@@ -222,6 +224,18 @@ def _finish_request(sock: socket.socket, body: bytes) -> tuple[int, bytes]:
     return int(head.split(b" ", 2)[1]), payload
 
 
+def _inflight(url: str) -> float:
+    """The gateway's own count of the service's requests in flight (`/metrics`)."""
+    text = httpx.get(url + "/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "gateway_inflight_requests"
+        for sample in family.samples
+        if sample.labels.get("service") == SERVICE
+    )
+
+
 def _refuses_connections(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -238,7 +252,8 @@ def test_sigterm_answers_in_flight_requests_then_exits_cleanly(
         children = runtime_pids(gateway)
         assert children
         sockets = [_start_request(port, png) for _ in range(CLIENTS)]
-        time.sleep(0.5)  # the gateway has read every request's headers: they are in flight
+        # the gateway has read every request's headers: they are in flight
+        _wait_for(lambda: _inflight(gateway.url) == CLIENTS, 30, "the requests in flight")
         gateway.proc.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         _wait_for(lambda: _refuses_connections(port), 10, "the listener to close")

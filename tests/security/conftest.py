@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.seaweed import SECRET_KEY, Seaweed, seaweed
-from tests.support import DIGITS_YAML, ServerProcess, free_port, python_command, server_process
+from tests.support import DIGITS_YAML, ServerProcess, gateway_process
 
 __all__ = ["seaweed"]
 
@@ -139,17 +139,14 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, seaweed: Seaweed) -> Itera
     folder = tmp_path_factory.mktemp("secure")
     other_secret = "other-" + secrets.token_hex(16)
     fdl = _definition(folder, seaweed, other_secret)
-    port = free_port()
     admin, events = "admin-" + secrets.token_hex(16), "events-" + secrets.token_hex(16)
     env_secret = "aws-" + secrets.token_hex(16)
     env = {
-        "GATEWAY_DATA_DIR": str(folder / "data"),
         "GATEWAY_ADMIN_TOKEN": admin,
         "GATEWAY_EVENTS_TOKEN": events,
         "GATEWAY_RUNTIME_THREADS": "1",
         "AWS_ACCESS_KEY_ID": "gateway-env-key",
         "AWS_SECRET_ACCESS_KEY": env_secret,
     }
-    command = python_command("-m", "gateway", "serve", "-f", str(fdl), "--port", str(port))
-    with server_process(command, port=port, log_path=folder / "gateway.log", env=env) as server:
+    with gateway_process(folder, fdl, env=env, data_dir=folder / "data") as server:
         yield SecretGateway(server, admin, events, env_secret, other_secret, SECRET_KEY)

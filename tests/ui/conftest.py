@@ -13,15 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from tests.support import (
-    DIGITS_YAML,
-    IMAGENET_YAML,
-    ROOT,
-    ServerProcess,
-    free_port,
-    python_command,
-    server_process,
-)
+from tests.support import DIGITS_YAML, IMAGENET_YAML, ROOT, ServerProcess, gateway_process
 
 ADMIN = "ui-admin-" + "7" * 40
 CHROMIUM = Path("/usr/bin/chromium")
@@ -38,14 +30,9 @@ ARTEFACTS = ROOT / "tests" / "artefacts" / "ui"
 @pytest.fixture(scope="package")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """`gateway serve` with imagenet and digits, auth on (the admin token `ADMIN`)."""
-    data_dir = tmp_path_factory.mktemp("ui-gateway")
-    port = free_port()
-    command = python_command(
-        "-m", "gateway", "serve", "-f", str(IMAGENET_YAML), "-f", str(DIGITS_YAML),
-        "--port", str(port),
-    )  # fmt: skip
-    env = {"GATEWAY_DATA_DIR": str(data_dir), "GATEWAY_ADMIN_TOKEN": ADMIN}
-    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+    folder = tmp_path_factory.mktemp("ui-gateway")
+    env = {"GATEWAY_ADMIN_TOKEN": ADMIN}
+    with gateway_process(folder, IMAGENET_YAML, DIGITS_YAML, env=env) as server:
         yield server
 
 
@@ -103,9 +90,5 @@ async def screenshot(page: Page, name: str) -> Path:
 @pytest.fixture(scope="package")
 def open_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """`gateway serve` with no service and no admin token (the local demo's auth)."""
-    data_dir = tmp_path_factory.mktemp("ui-open-gateway")
-    port = free_port()
-    command = python_command("-m", "gateway", "serve", "--port", str(port))
-    env = {"GATEWAY_DATA_DIR": str(data_dir)}
-    with server_process(command, port=port, log_path=data_dir / "gateway.log", env=env) as server:
+    with gateway_process(tmp_path_factory.mktemp("ui-open-gateway")) as server:
         yield server
