@@ -181,6 +181,12 @@ class Proxy:
             ) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
             raise
+        except aiohttp.ClientPayloadError as exc:  # it went away mid-answer: killed, restarting
+            raise Unavailable(
+                f"upstream {endpoint.base_url} closed the connection in the middle of its answer "
+                f"({_reason(exc)})",
+                retry_after=1,
+            ) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"upstream {endpoint.base_url} failed: {_reason(exc)}") from exc
 

@@ -165,6 +165,35 @@ async def test_a_stale_pooled_connection_is_retried_once_on_a_new_one() -> None:
     assert served == [2, 1]
 
 
+async def test_an_answer_cut_off_mid_body_is_503_with_retry_after() -> None:
+    """The upstream dies while it sends its body (a runtime killed under load): the client is
+    told to come back (503, Retry-After), as for a runtime that is restarting, not a 502."""
+    port = free_port()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?i)content-length: *(\d+)", head)
+        await reader.readexactly(int(length.group(1)) if length else 0)
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 337\r\n\r\n{"partial"')
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    try:
+        backend = StaticBackend(f"http://127.0.0.1:{port}")
+        async with gateway_client(backend, CollectorRegistry()) as client:
+            response = await client.post(
+                "/predict/echo", content=b"x", headers={"Content-Type": "image/png"}
+            )
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["error"]["code"] == "unavailable"
+    assert "in the middle of its answer" in response.json()["error"]["message"]
+
+
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
 async def test_unsupported_types_never_reach_the_upstream(content_type: str | None) -> None:
     closed = f"http://127.0.0.1:{free_port()}"  # would answer 503 if it were called
