@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.errors import BadRequest, HeadersTooLarge, Overloaded, PayloadTooLarge
-from runtimes.errors import error_body
+from runtimes.errors import send_error
 
 _DRAIN_LIMIT = 64 * 1024 * 1024  # past this, an oversized body is not read to its end
 
@@ -110,17 +109,6 @@ class HeaderLimit:
             size = sum(len(k) + len(v) for k, v in scope["headers"]) + len(scope["raw_path"] or b"")
             if size > self._max_bytes:
                 error = HeadersTooLarge(f"request headers over {self._max_bytes} bytes")
-                body = orjson.dumps(error_body(error, scope["path"]))
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": error.status_code,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await send_error(send, error, scope["path"])
                 return
         await self._app(scope, receive, send)

@@ -13,10 +13,9 @@ from __future__ import annotations
 import hmac
 import secrets
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from runtimes.errors import Unauthorized, error_body
+from runtimes.errors import Unauthorized, send_error
 
 TOKEN_ENV = "RUNTIME_TOKEN"
 TOKEN_HEADER = "X-Runtime-Token"
@@ -64,16 +63,4 @@ class RequireToken:
         if scope["type"] != "http":  # a websocket (no runtime serves one): closed, policy
             await send({"type": "websocket.close", "code": 1008})
             return
-        error = refusal()
-        body = orjson.dumps(error_body(error, scope["path"]))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": error.status_code,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, refusal(), scope["path"])

@@ -23,7 +23,12 @@ The gateway's `GatewayError` derives from `ServingError`, so both answer the sam
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+import orjson
+
+if TYPE_CHECKING:
+    from starlette.types import Send
 
 
 class ServingError(Exception):
@@ -66,6 +71,14 @@ def error_body(error: ServingError, path: str) -> dict[str, object]:
     if is_oip_path(path):
         return {"error": error.message}
     return {"error": error.detail()}
+
+
+async def send_error(send: Send, error: ServingError, path: str) -> None:
+    """Answer `error` from ASGI middleware, before any application ran (`error_body`'s shape)."""
+    body = orjson.dumps(error_body(error, path))
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class BadRequest(ServingError):
