@@ -64,7 +64,6 @@ class Settings(BaseSettings):
     kube_namespace: str = "default"
     kubeconfig: Path | None = Field(default=None, description="None: in-cluster, else ~/.kube")
     kube_request_timeout: float = Field(default=10.0, gt=0)
-    kube_ready_timeout: float = Field(default=120.0, gt=0)
     knative_route: Literal["address", "url"] = Field(
         default="address", description="route to status.address.url (in-cluster) or status.url"
     )
