@@ -99,6 +99,9 @@ def run(
 ) -> Limit:
     """Measure every contender in ``options.rounds`` rounds; their rows collect the stats."""
     limits: list[dict[str, float]] = []
+    per_server = options.warmup + len(options.clients) * options.seconds + 5  # 5: start, checks
+    minutes = options.rounds * len(contenders) * per_server / 60
+    log(f"{len(contenders)} servers x settings, {options.rounds} round(s): about {minutes:.0f} min")
     for index in range(options.rounds):
         log(f"round {index + 1}/{options.rounds}: the single-request limit...")
         limits.append(single_limit(group, work))

@@ -22,6 +22,7 @@ PEER = Peer(
     settings=(
         Setting("defaults"),
         Setting("workers_per_device 2", ("--workers", "2")),  # its best here at 4-64 clients
+        Setting("workers_per_device 2, ORT 1 thread each", ("--workers", "2", "--threads", "1")),
     ),
     build_request=b64_request,
 )
