@@ -11,6 +11,7 @@ favours no one; the single-request limit is measured at the start of each round.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import statistics
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from benchmarks.loads import in_process_file, single_limit
 from benchmarks.payloads import Payload
@@ -156,7 +158,24 @@ def measure(
             check(url, request, contender.expect)
         return measured
     finally:
-        group.stop(launch.child)
+        stop_tree(group, launch.child)
+
+
+def stop_tree(group: ProcessGroup, child: Child) -> None:
+    """Stop ``child`` and its process group, then whatever it started outside that group.
+
+    A server gets its SIGTERM first, so one that must shut down cleanly can (Ray Serve:
+    ``ray.shutdown()``); a process it started in a session of its own is not in its group, so
+    every descendant seen before the stop is killed after it if it still runs.
+    """
+    try:
+        descendants = psutil.Process(child.popen.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    group.stop(child)
+    for process in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
 
 
 def check(url: str, request: Request, expect: str) -> None:
