@@ -88,16 +88,18 @@ def all_rows_table(rows: Sequence[Row], clients: Sequence[int]) -> list[str]:
     ]
     best = {c: max((r.rps(c) for r in rows if r.runs.get(c)), default=math.nan) for c in clients}
     for row in rows:
-        if row.failure:
+        failed = f"failed: {row.failure}".replace("|", "\\|") if row.failure else ""
+        if failed and not row.runs:
             cells = " | ".join("-" for _ in clients)
-            lines.append(f"| {row.server} | {row.setting} | {cells} | failed: {row.failure} |")
+            lines.append(f"| {row.server} | {row.setting} | {cells} | {failed} |")
             continue
         shown = []
         for c in clients:
             rps = row.rps(c)
             cell = "-" if math.isnan(rps) else f"{rps:.1f} ({row.p50_ms(c):.1f} ms)"
             shown.append(f"**{cell}**" if rps == best[c] else cell)
-        lines.append(f"| {row.server} | {row.setting} | {' | '.join(shown)} | {row.errors()} |")
+        errors = f"{row.errors()}; then {failed}" if failed else f"{row.errors()}"
+        lines.append(f"| {row.server} | {row.setting} | {' | '.join(shown)} | {errors} |")
     return lines
 
 

@@ -64,6 +64,7 @@ def test_the_full_table_bolds_the_best_of_each_load_and_names_failures() -> None
     failed = Row("Ray Serve 2.60", "defaults", failure="not ready after 180 s")
     measured = [*rows(), failed]
     measured[3].add(1, stats(120.0, failures=2))  # KServe 2 threads: median of 110 and 120
+    measured[4].failure = "exited | in round 2"  # measured once, then failed
     table = all_rows_table(measured, [1, 4])
     assert table[0] == "| server | setting | 1 client | 4 clients | errors |"
     assert table[5] == (
@@ -72,5 +73,9 @@ def test_the_full_table_bolds_the_best_of_each_load_and_names_failures() -> None
     assert table[4] == (
         "| this gateway | its runtime alone (no gateway) | **130.0 (10.0 ms)** "
         "| **175.0 (10.0 ms)** | 0 |"
+    )
+    assert table[6] == (
+        "| KServe 0.21 | thread pool | 80.0 (10.0 ms) | 140.0 (10.0 ms) "
+        "| 0; then failed: exited \\| in round 2 |"
     )
     assert table[-1] == "| Ray Serve 2.60 | defaults | - | - | failed: not ready after 180 s |"
