@@ -79,6 +79,11 @@ def ratio_verdict(ratio: float, target: float) -> str:
     return "PASS" if ratio >= target else f"MISS by {target - ratio:.2f}x"
 
 
+def points(value: float) -> str:
+    shown = f"{value:.0f}"
+    return f"{shown} point" if shown == "1" else f"{shown} points"
+
+
 def all_rows_table(rows: Sequence[Row], clients: Sequence[int]) -> list[str]:
     """Images/s (p50 ms) of every server x setting at every load; the best of each column bold."""
     head = " | ".join(f"{c} client{'s' if c > 1 else ''}" for c in clients)
@@ -140,7 +145,7 @@ def limit_table(rows: Sequence[Row], limit: Limit) -> list[str]:
             if math.isnan(share)
             else "PASS"
             if share >= LIMIT_TARGET
-            else f"MISS by {100 * (LIMIT_TARGET - share):.0f} points"
+            else f"MISS by {points(100 * (LIMIT_TARGET - share))}"
         )
         lines.append(
             f"| {setting} | {rps:.1f} | {limit.rps:.1f} | {100 * share:.0f} % "
