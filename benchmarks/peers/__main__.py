@@ -58,7 +58,7 @@ def bench(args: argparse.Namespace) -> str:
         rounds=args.rounds or (1 if args.quick else 2),
         seconds=args.seconds or (2.0 if args.quick else 6.0),
         warmup=args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0),
-        ready_timeout=180.0,
+        ready_timeout=300.0,  # a first start of Ray or BentoML imports a lot on a busy host
     )
     jpeg = imagenet_payload().body
     contenders = ours(jpeg) + [c for peer in peers for c in peer_contenders(peer, jpeg)]
