@@ -13,7 +13,7 @@ MODELS := model_images/imagenet/models/efficientnet-lite0.onnx model_images/digi
 CHROMIUM := /usr/bin/chromium
 PIP_FLAGS := --disable-pip-version-check --progress-bar off -qq
 
-.PHONY: run test test-random install models lint types contract pytest bench wrk clean proto
+.PHONY: run test test-random install models lint types contract pytest bench bench-peers wrk clean proto
 
 include images.mk
 
@@ -69,12 +69,12 @@ types: $(VENV)/.installed
 contract: $(VENV)/.installed
 	$(BIN)/lint-imports
 
-pytest: $(VENV)/.installed $(KSERVE_VENV)/.installed models $(CHROMIUM)
+pytest: $(VENV)/.installed $(KSERVE_VENV)/.installed models $(CHROMIUM) wrk
 	$(BIN)/pytest
 
 # The tests in a random order (pytest-randomly, which `make test` leaves off): it prints its seed;
 # `make test-random SEED=N` runs that order again.
-test-random: $(VENV)/.installed $(KSERVE_VENV)/.installed models $(CHROMIUM)
+test-random: $(VENV)/.installed $(KSERVE_VENV)/.installed models $(CHROMIUM) wrk
 	$(BIN)/pytest -p randomly $(if $(SEED),--randomly-seed=$(SEED))
 
 # Debian's chromium, for the dashboard's browser tests (Playwright drives it; no browser download).
@@ -85,11 +85,17 @@ $(CHROMIUM):
 bench: $(VENV)/.installed models wrk
 	$(BIN)/python -m benchmarks
 
-# wrk drives the load in `make bench`: installed from Debian when missing (needs root or sudo).
+# This gateway against KServe, MLServer, BentoML, Ray Serve, LitServe and a plain Starlette app, in
+# one run (about 20 minutes); each peer's virtualenv is built under .venv-peers/ when missing.
+bench-peers: $(VENV)/.installed models wrk
+	$(BIN)/python -m benchmarks.peers
+
+# wrk drives the load in `make bench` and `make bench-peers` (a test checks its script):
+# installed from Debian when missing (needs root or sudo).
 wrk:
 	@command -v wrk >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
 
 clean:
-	rm -rf $(VENV) $(EXPORT_VENV) $(KSERVE_VENV) .data model_images/*/models model_images/*/samples .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(EXPORT_VENV) $(KSERVE_VENV) .venv-peers .data model_images/*/models model_images/*/samples .mypy_cache .ruff_cache .pytest_cache

@@ -2,7 +2,8 @@
 
 wrk (C, one thread) costs far less CPU than locust, so on a 2-core host it disturbs the
 measured processes less and reaches 20k+ req/s. ``wrk_post.lua`` makes it POST a body file and
-print exact counts and microsecond percentiles as one ``WRK_JSON`` line when it is done.
+print exact counts and microsecond percentiles as one ``WRK_JSON`` line when it is done; given
+``expect``, it checks every answer (status 200 and that text in the body) and counts the others.
 """
 
 from __future__ import annotations
@@ -37,15 +38,18 @@ def run_wrk(
     connections: int,
     seconds: float,
     prefix: Path,
+    expect: str = "",
 ) -> Stats:
-    """``connections`` clients back to back on ``url`` for ``seconds``; GET when no payload."""
+    """``connections`` clients back to back on ``url`` for ``seconds``; GET when no payload.
+
+    With ``expect``, an answer that is not a 200 containing that text counts as a failure."""
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    env = {"WRK_BODY_FILE": "", "WRK_CONTENT_TYPE": ""}
+    env = {"WRK_BODY_FILE": "", "WRK_CONTENT_TYPE": "", "WRK_EXPECT": expect}
     if payload is not None:
         body = prefix.parent / f"{hashlib.sha1(payload.body).hexdigest()[:12]}.body"
         if not body.is_file():
             body.write_bytes(payload.body)
-        env = {"WRK_BODY_FILE": str(body), "WRK_CONTENT_TYPE": payload.content_type}
+        env |= {"WRK_BODY_FILE": str(body), "WRK_CONTENT_TYPE": payload.content_type}
     argv = [
         wrk_binary(), "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
         "--timeout", "30s", "--latency", "-s", str(SCRIPT), url,
@@ -61,14 +65,16 @@ def run_wrk(
 
 
 def parse_wrk(output: str) -> Stats:
-    """The ``WRK_JSON`` line of a run as ``Stats`` (every error kind counts as a failure)."""
+    """The ``WRK_JSON`` line of a run as ``Stats`` (every error kind counts as a failure, and so
+    does every answer the script found unexpected)."""
     for line in reversed(output.splitlines()):
         if line.startswith(MARKER):
             data = json.loads(line[len(MARKER) :])
             break
     else:
         raise BenchmarkError(f"wrk printed no result:\n{output[-2000:]}")
-    failures = sum(int(data[k]) for k in ("connect", "read", "write", "status", "timeout"))
+    kinds = ("connect", "read", "write", "status", "timeout", "unexpected")
+    failures = sum(int(data.get(k, 0)) for k in kinds)
     seconds = float(data["duration_us"]) / 1e6
     requests = int(data["requests"])
     return Stats(
