@@ -1,0 +1,79 @@
+"""MLServer 1.7.1 serving EfficientNet-Lite0 through a custom runtime (``runtime.py``).
+
+Writes the ``settings.json`` and ``model-settings.json`` that ``mlserver start FOLDER`` reads into
+a temporary folder, then does what ``mlserver start`` does, in this process (so SIGTERM reaches
+MLServer's own handler, which stops its workers). REST on 127.0.0.1:``--port``; the gRPC and
+metrics servers MLServer always opens get free loopback ports of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import tempfile
+from pathlib import Path
+
+from mlserver import MLServer
+from mlserver.cli.serve import load_settings
+from mlserver.logging import configure_logger
+from mlserver.utils import install_uvloop_event_loop
+
+MODEL_NAME = "efficientnet"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def write_settings(folder: Path, args: argparse.Namespace) -> None:
+    server = {
+        "host": "127.0.0.1",
+        "http_port": args.port,
+        "grpc_port": free_port(),
+        "metrics_port": free_port(),
+        "metrics_dir": str(folder / ".metrics"),
+        "environments_dir": str(folder / ".envs"),
+    }
+    if args.parallel_workers is not None:
+        server["parallel_workers"] = args.parallel_workers
+    model = {
+        "name": MODEL_NAME,
+        "implementation": "runtime.ImageClassifier",
+        "parameters": {
+            "uri": str(Path(args.model).resolve()),
+            "extra": {"labels": str(Path(args.labels).resolve()), "threads": args.threads},
+        },
+    }
+    (folder / "settings.json").write_text(json.dumps(server), encoding="utf-8")
+    (folder / MODEL_NAME).mkdir()  # the model's own folder, named after it
+    (folder / MODEL_NAME / "model-settings.json").write_text(json.dumps(model), encoding="utf-8")
+
+
+async def start(folder: Path) -> None:
+    settings, models_settings = await load_settings(str(folder))
+    await MLServer(settings).start(models_settings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--labels", required=True)
+    parser.add_argument("--parallel-workers", type=int, default=None, help="default: MLServer's")
+    parser.add_argument("--threads", type=int, default=0, help="ORT intra-op threads (0: ORT's)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="peer-mlserver-") as tmp:
+        folder = Path(tmp)
+        write_settings(folder, args)
+        configure_logger()
+        install_uvloop_event_loop()
+        asyncio.run(start(folder))
+
+
+if __name__ == "__main__":
+    main()

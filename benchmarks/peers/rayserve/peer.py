@@ -1,0 +1,32 @@
+"""Ray Serve 2.60: a deployment that takes the raw JPEG body; HAProxy in front when tuned."""
+
+from __future__ import annotations
+
+from benchmarks.peers.catalog import Peer, Request, Setting
+
+HAPROXY = {"RAY_SERVE_ENABLE_HA_PROXY": "1"}  # Ray Serve's HAProxy front (2.55+, built in)
+TUNED = ("--replicas", "2", "--max-ongoing-requests", "32", "--threads", "1")
+
+
+def build_request(jpeg: bytes) -> Request:
+    return Request("/", "image/jpeg", jpeg)
+
+
+PEER = Peer(
+    key="rayserve",
+    title="Ray Serve 2.60",
+    # The proxy's route table: 200 once the application is deployed (requests that arrive
+    # while a replica is still starting wait in the proxy for it).
+    ready_path="/-/routes",
+    expect="daisy",
+    settings=(
+        Setting("defaults"),  # 1 replica, max_ongoing_requests 5, Python proxy
+        Setting("2 replicas, max_ongoing_requests 32, HAProxy", args=TUNED, env=HAPROXY),
+        Setting(
+            "same + @serve.batch(16, 5 ms)",
+            args=(*TUNED, "--batch", "--max-batch-size", "16", "--batch-wait-s", "0.005"),
+            env=HAPROXY,
+        ),
+    ),
+    build_request=build_request,
+)
