@@ -3,9 +3,14 @@
 For each peer: build its virtualenv when it is missing or older than its requirements (timed,
 with its size), then for each setting start ``server.py`` the way the runner does, wait for the
 ready path, send one request and check that the answer is 200 and names the expected label,
-optionally run wrk for a rough figure (images/s, noisy), stop the server with SIGTERM and check
-that every process it started (Ray's and BentoML's workers run in process groups of their own)
-is gone within the 10 s grace. One line per setting; exit status 1 when any check failed.
+optionally run wrk for a rough figure (images/s, noisy) and ask once more, stop the server with
+SIGTERM and check that every process it started (Ray's and BentoML's workers run in process
+groups of their own) is gone within the 10 s grace. One line per setting; exit status 1 when any
+check failed.
+
+The request after the load returns only once the requests wrk abandoned in flight are done:
+MLServer 1.7 does not stop on SIGTERM while requests are in flight (it closes its worker pool
+first, and the REST server then waits for them for ever), so a stop right after wrk would hang.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.payloads import Payload, imagenet_payload
-from benchmarks.peers.catalog import PEER_KEYS, REPO_ROOT, Peer, Setting, load_peer
+from benchmarks.peers.catalog import PEER_KEYS, REPO_ROOT, Peer, Request, Setting, load_peer
 from benchmarks.processes import (
     BenchmarkError,
     Child,
@@ -158,6 +163,17 @@ def stop_and_check(group: ProcessGroup, child: Child) -> tuple[int, float, list[
 # -- one setting --------------------------------------------------------------------------------
 
 
+def ask(peer: Peer, base: str, request: Request) -> tuple[bool, str]:
+    """One request: whether it answered 200 with the expected label, and the answer in short."""
+    headers = {"Content-Type": request.content_type}
+    try:
+        answer = httpx.post(base + request.path, content=request.body, headers=headers, timeout=120)
+    except httpx.HTTPError as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    good = answer.status_code == 200 and peer.expect in answer.text
+    return good, f"{answer.status_code} {answer.text[:80]!r}"
+
+
 def check_setting(
     peer: Peer, setting: Setting, loads: Sequence[int], seconds: float, work: Path
 ) -> tuple[bool, str]:
@@ -177,15 +193,9 @@ def check_setting(
         try:
             wait_ready({base + peer.ready_path: child}, READY_TIMEOUT_S)
             parts.append(f"ready in {time.monotonic() - start:.1f} s")
-            answer = httpx.post(
-                base + request.path,
-                content=request.body,
-                headers={"Content-Type": request.content_type},
-                timeout=60,
-            )
-            good = answer.status_code == 200 and peer.expect in answer.text
+            good, answer = ask(peer, base, request)
             passed &= good
-            parts.append(f"answer {answer.status_code} {answer.text[:80]!r}")
+            parts.append(f"answer {answer}")
             if good and loads:
                 payload = Payload(request.body, request.content_type)
                 url = base + request.path
@@ -198,6 +208,9 @@ def check_setting(
                         f"c{clients}: {stats.rps:.1f} img/s p50 {stats.p50_ms:.1f} ms"
                         + (f" ({stats.failures} failed)" if stats.failures else "")
                     )
+                good, answer = ask(peer, base, request)  # also: nothing left in flight
+                passed &= good
+                parts.append("answer after the load " + ("ok" if good else answer))
         except BenchmarkError as exc:
             passed = False
             parts.append(f"error: {exc}")

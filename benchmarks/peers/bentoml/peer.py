@@ -25,9 +25,9 @@ PEER = Peer(
     expect="daisy",
     settings=(
         Setting("defaults"),  # 1 worker, no batching, ORT's default threads
-        Setting(
-            "2 workers + adaptive batching",
-            args=("--workers", "2", "--batchable", "--max-batch-size", "16"),
+        Setting(  # 2 processes of 1 ORT thread each (2 threads each: 0.75x at 16 clients here)
+            "2 workers + adaptive batching, ORT 1 thread each",
+            args=("--workers", "2", "--threads", "1", "--batchable", "--max-batch-size", "16"),
         ),
     ),
     build_request=build_request,
