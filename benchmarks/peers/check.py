@@ -68,7 +68,7 @@ def ensure_venv(peer: Peer) -> str:
     if not peer.venv_python.exists():
         subprocess.run([peer.python, "-m", "venv", str(peer.venv)], check=True)
     pip = [str(peer.venv_python), "-m", "pip", "install", "--disable-pip-version-check"]
-    subprocess.run([*pip, "--progress-bar", "off", "-q", "-r", str(peer.requirements)], check=True)
+    subprocess.run([*pip, "--progress-bar", "off", "-qq", "-r", str(peer.requirements)], check=True)
     marker.touch()
     took = time.monotonic() - start
     return f"venv built in {took:.0f} s, {_size_mib(peer.venv):.0f} MiB"
