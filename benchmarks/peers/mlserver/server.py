@@ -1,24 +1,23 @@
 """MLServer 1.7.1 serving EfficientNet-Lite0 through a custom runtime (``runtime.py``).
 
-Writes the ``settings.json`` and ``model-settings.json`` that ``mlserver start FOLDER`` reads into
-a temporary folder, then does what ``mlserver start`` does, in this process (so SIGTERM reaches
-MLServer's own handler, which stops its workers). REST on 127.0.0.1:``--port``; the gRPC and
-metrics servers MLServer always opens get free loopback ports of their own.
+Writes the ``settings.json`` and ``<model>/model-settings.json`` that ``mlserver start FOLDER``
+reads into a temporary folder and runs ``mlserver start`` on it, as a user would; SIGTERM is
+passed on to it, and the folder is removed once it has stopped (MLServer itself ends by its own
+SIGTERM, re-raised by uvicorn, so it cannot clean up after itself). REST on
+127.0.0.1:``--port``; the gRPC and metrics servers MLServer always opens get free loopback ports.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
-
-from mlserver import MLServer
-from mlserver.cli.serve import load_settings
-from mlserver.logging import configure_logger
-from mlserver.utils import install_uvloop_event_loop
+from types import FrameType
 
 MODEL_NAME = "efficientnet"
 
@@ -43,7 +42,7 @@ def write_settings(folder: Path, args: argparse.Namespace) -> None:
         server["parallel_workers"] = args.parallel_workers
     model = {
         "name": MODEL_NAME,
-        "implementation": "runtime.ImageClassifier",
+        "implementation": "benchmarks.peers.mlserver.runtime.ImageClassifier",
         "parameters": {
             "uri": str(Path(args.model).resolve()),
             "extra": {"labels": str(Path(args.labels).resolve()), "threads": args.threads},
@@ -54,11 +53,6 @@ def write_settings(folder: Path, args: argparse.Namespace) -> None:
     (folder / MODEL_NAME / "model-settings.json").write_text(json.dumps(model), encoding="utf-8")
 
 
-async def start(folder: Path) -> None:
-    settings, models_settings = await load_settings(str(folder))
-    await MLServer(settings).start(models_settings)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
@@ -67,12 +61,20 @@ def main() -> None:
     parser.add_argument("--parallel-workers", type=int, default=None, help="default: MLServer's")
     parser.add_argument("--threads", type=int, default=0, help="ORT intra-op threads (0: ORT's)")
     args = parser.parse_args()
+    children: list[subprocess.Popen[bytes]] = []
+
+    def pass_on(signum: int, frame: FrameType | None) -> None:
+        for child in children:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, pass_on)
+    signal.signal(signal.SIGINT, pass_on)
     with tempfile.TemporaryDirectory(prefix="peer-mlserver-") as tmp:
         folder = Path(tmp)
         write_settings(folder, args)
-        configure_logger()
-        install_uvloop_event_loop()
-        asyncio.run(start(folder))
+        mlserver = Path(sys.executable).with_name("mlserver")
+        children.append(subprocess.Popen([str(mlserver), "start", str(folder)]))
+        children[0].wait()
 
 
 if __name__ == "__main__":
