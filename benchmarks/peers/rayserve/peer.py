@@ -16,9 +16,9 @@ def build_request(jpeg: bytes) -> Request:
 PEER = Peer(
     key="rayserve",
     title="Ray Serve 2.60",
-    # The proxy's route table: 200 once the application is deployed (requests that arrive
-    # while a replica is still starting wait in the proxy for it).
-    ready_path="/-/routes",
+    # GET on the application itself: answered by a replica, so only once one runs (the proxy's
+    # own /-/routes and /-/healthz answer 200 before that under HAProxy).
+    ready_path="/",
     expect="daisy",
     settings=(
         Setting("defaults"),  # 1 replica, max_ongoing_requests 5, Python proxy

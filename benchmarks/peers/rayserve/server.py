@@ -65,6 +65,8 @@ def build_app(args: argparse.Namespace) -> Any:
             self.classifier = Classifier(model, labels, threads)
 
         async def __call__(self, request: Request) -> dict[str, Any]:
+            if request.method == "GET":  # the readiness probe: only a running replica answers
+                return {"ready": True}
             return self.classifier.predict(await request.body())
 
     class BatchedImageClassifier(ImageClassifier):
@@ -75,6 +77,8 @@ def build_app(args: argparse.Namespace) -> Any:
             return self.classifier.predict_batch(images)
 
         async def __call__(self, request: Request) -> dict[str, Any]:
+            if request.method == "GET":
+                return {"ready": True}
             result: dict[str, Any] = await self.classify(await request.body())
             return result
 
