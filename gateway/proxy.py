@@ -7,8 +7,9 @@ exceptions are translated into the `GatewayError` tree here, where they arise. A
 (``Endpoint.cold_start_budget`` > 0: refused connections, 503s) is asked again every 50 ms until
 its budget or the request's deadline runs out; a stale pooled connection is retried once, at once
 (both through `gateway.retry`). The runtime's token (``Endpoint.token``) goes with every
-forwarded request. A runtime served inside the gateway process
-(``Endpoint.app``) gets the same request in memory instead (``backends/inprocess.py``).
+forwarded request. A local runtime process listens on a Unix socket (``unix:<path>`` base URLs):
+each socket gets its own pooled session, kept until `aclose`. A runtime served inside the gateway
+process (``Endpoint.app``) gets the same request in memory instead (``backends/inprocess.py``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Proxy:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
+        self._unix_sessions: dict[str, aiohttp.ClientSession] = {}  # socket path -> its session
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -64,7 +66,10 @@ class Proxy:
             keepalive_timeout=30.0,
             enable_cleanup_closed=False,
         )
-        self._session = aiohttp.ClientSession(
+        self._session = self._new_session(connector)
+
+    def _new_session(self, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
@@ -73,10 +78,26 @@ class Proxy:
             ),
         )
 
+    def _route(self, endpoint: Endpoint, path: str) -> tuple[aiohttp.ClientSession, str]:
+        """The session that reaches `endpoint` and the URL of `path` there."""
+        assert self._session is not None, "Proxy.start() was not called"
+        socket_path = endpoint.unix_socket
+        if socket_path is None:
+            return self._session, endpoint.base_url + path
+        session = self._unix_sessions.get(socket_path)
+        if session is None:
+            connector = aiohttp.UnixConnector(
+                socket_path, limit=self._settings.upstream_pool_size, keepalive_timeout=30.0
+            )
+            session = self._unix_sessions[socket_path] = self._new_session(connector)
+        return session, _ON_SOCKET + path
+
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        sessions = [self._session, *self._unix_sessions.values()]
+        self._session, self._unix_sessions = None, {}
+        for session in sessions:
+            if session is not None:
+                await session.close()
 
     async def forward(
         self,
@@ -158,14 +179,14 @@ class Proxy:
         headers: dict[str, str],
         deadline: float,
     ) -> UpstreamResponse:
-        assert self._session is not None, "Proxy.start() was not called"
+        session, url = self._route(endpoint, path)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise UpstreamTimeout(f"upstream {endpoint.base_url} did not answer in time")
         try:
-            async with self._session.request(
+            async with session.request(
                 method,
-                endpoint.base_url + path,
+                url,
                 data=body,
                 headers=headers or None,
                 timeout=aiohttp.ClientTimeout(
@@ -203,11 +224,11 @@ class Proxy:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """One exchange whose answer the caller reads as it comes (any method, the headers as
         given, no redirect followed); `timeout` bounds each wait for data, not the whole."""
-        assert self._session is not None, "Proxy.start() was not called"
+        session, url = self._route(endpoint, path)
         try:
-            async with self._session.request(
+            async with session.request(
                 method,
-                endpoint.base_url + path,
+                url,
                 data=body,
                 headers=dict(headers),
                 allow_redirects=False,
@@ -228,6 +249,8 @@ class Proxy:
             raise UpstreamError(f"upstream {endpoint.base_url} failed: {_reason(exc)}") from exc
 
 
+#: the base of every URL sent on a Unix socket (its Host header)
+_ON_SOCKET = "http://localhost"
 #: how often a cold upstream is asked again, within its cold-start budget
 COLD_POLL_SECONDS = 0.05
 #: a pooled connection the upstream closed or reset meanwhile is used again at once, once
