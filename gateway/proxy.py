@@ -8,7 +8,8 @@ exceptions are translated into the `GatewayError` tree here, where they arise. A
 its budget or the request's deadline runs out; a stale pooled connection is retried once, at once
 (both through `gateway.retry`). The runtime's token (``Endpoint.token``) goes with every
 forwarded request. A local runtime process listens on a Unix socket (``unix:<path>`` base URLs):
-each socket gets its own pooled session, kept until `aclose`. A runtime served inside the gateway
+each socket gets its own pool of connections (`gateway.socket_client`, a lean HTTP/1.1 client;
+aiohttp for a streamed exchange), kept until `aclose`. A runtime served inside the gateway
 process (``Endpoint.app``) gets the same request in memory instead (``backends/inprocess.py``).
 """
 
@@ -27,6 +28,7 @@ from gateway.backends.inprocess import exchange
 from gateway.config import Settings
 from gateway.errors import Unavailable, UpstreamError, UpstreamTimeout
 from gateway.retry import RetryPolicy, retry
+from gateway.socket_client import BadAnswer, CutOff, SocketClient, Stale, Unreachable
 from runtimes.auth import TOKEN_HEADER
 from runtimes.oip import INFERENCE_HEADER
 
@@ -39,6 +41,11 @@ FORWARDED_HEADERS = ("Content-Type", INFERENCE_HEADER, "Retry-After")
 def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The allowed headers out of ``headers`` (a case-insensitive mapping)."""
     return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+
+
+def _forwarded_lower(headers: Mapping[str, str]) -> dict[str, str]:
+    """The allowed headers out of ``headers`` whose names are all lower case."""
+    return {name: headers[key] for name, key in _FORWARDED_KEYS if key in headers}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,7 @@ class Proxy:
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
         self._unix_sessions: dict[str, aiohttp.ClientSession] = {}  # socket path -> its session
+        self._socket_clients: dict[str, SocketClient] = {}  # socket path -> its pool
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -93,6 +101,9 @@ class Proxy:
         return session, _ON_SOCKET + path
 
     async def aclose(self) -> None:
+        for client in self._socket_clients.values():
+            client.close()
+        self._socket_clients = {}
         sessions = [self._session, *self._unix_sessions.values()]
         self._session, self._unix_sessions = None, {}
         for session in sessions:
@@ -167,8 +178,7 @@ class Proxy:
                 )
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{endpoint.base_url} did not answer within {seconds} s") from exc
-        passed = {h: answered[h.lower()] for h in FORWARDED_HEADERS if h.lower() in answered}
-        return UpstreamResponse(status, payload, passed)
+        return UpstreamResponse(status, payload, _forwarded_lower(answered))
 
     async def _send(
         self,
@@ -179,10 +189,15 @@ class Proxy:
         headers: dict[str, str],
         deadline: float,
     ) -> UpstreamResponse:
-        session, url = self._route(endpoint, path)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise UpstreamTimeout(f"upstream {endpoint.base_url} did not answer in time")
+        socket_path = endpoint.unix_socket
+        if socket_path is not None and method != "HEAD":  # an answer to HEAD has no body to read
+            return await self._send_on_socket(
+                endpoint, socket_path, method, path, body, headers, remaining
+            )
+        session, url = self._route(endpoint, path)
         try:
             async with session.request(
                 method,
@@ -210,6 +225,34 @@ class Proxy:
             ) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"upstream {endpoint.base_url} failed: {_reason(exc)}") from exc
+
+    async def _send_on_socket(
+        self,
+        endpoint: Endpoint,
+        socket_path: str,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        remaining: float,
+    ) -> UpstreamResponse:
+        """`_send` to a local runtime process, with `gateway.socket_client`."""
+        client = self._socket_clients.get(socket_path)
+        if client is None:
+            client = SocketClient(socket_path, self._settings.upstream_pool_size)
+            self._socket_clients[socket_path] = client
+        try:
+            async with asyncio.timeout(remaining):
+                status, payload, answered = await client.request(method, path, headers, body)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"upstream {endpoint.base_url} did not answer within the deadline"
+            ) from exc
+        except CutOff as exc:  # it went away mid-answer: killed, restarting
+            raise Unavailable(f"upstream {endpoint.base_url}: {exc}", retry_after=1) from exc
+        except BadAnswer as exc:
+            raise UpstreamError(f"upstream {endpoint.base_url} failed: {exc}") from exc
+        return UpstreamResponse(status, payload, _forwarded_lower(answered))
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -256,8 +299,10 @@ COLD_POLL_SECONDS = 0.05
 #: a pooled connection the upstream closed or reset meanwhile is used again at once, once
 STALE_CONNECTION = RetryPolicy(first_delay=0.0, max_delay=0.0, attempts=2, jitter=0.0)
 #: the upstream could not be reached: not (yet) listening (`ClientConnectorError`, an
-#: `ClientOSError`), or a connection closed or reset by it
-_UNREACHED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+#: `ClientOSError`, `Unreachable` on a socket), or a connection closed or reset by it
+_UNREACHED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, Unreachable, Stale)
+_REFUSED = (aiohttp.ClientConnectorError, Unreachable)  # no connection was made at all
+_FORWARDED_KEYS = tuple((name, name.lower()) for name in FORWARDED_HEADERS)
 
 
 def _unreached(error: BaseException) -> bool:
@@ -266,7 +311,7 @@ def _unreached(error: BaseException) -> bool:
 
 def _stale(error: BaseException) -> bool:
     """A pooled connection closed or reset by the upstream (not a refused one)."""
-    return _unreached(error) and not isinstance(error, aiohttp.ClientConnectorError)
+    return _unreached(error) and not isinstance(error, _REFUSED)
 
 
 def _cold(response: UpstreamResponse) -> bool:
