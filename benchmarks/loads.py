@@ -10,7 +10,9 @@ each target's server time at 1 client, from the request's last byte to the respo
 raw socket, every answer's top label checked: "daisy" for the flower, "0" for the digit). Load
 comes from wrk (closed loop, keep-alive; any non-2xx answer counts as an error). Then the
 gateway's own cost against issue 15's goals: the p50 it adds at 1 client (≤ 0.3 ms) and its
-images/s against the runtime's at each load (≥ 0.97x at 16 and 64 clients). Prints the markdown
+images/s against the runtime's at each load (≥ 0.97x at 16 and 64 clients), and the CPU time it
+adds per request (all its processes, less the runtime alone's: the figure a busy machine disturbs
+least). Prints the markdown
 tables and writes them to ``benchmarks/results/loads.md`` (imagenet) or ``loads-digits.md``.
 """
 
@@ -32,6 +34,7 @@ from urllib.parse import urlsplit
 import orjson
 import yaml
 
+from benchmarks.cpu import tree_cpu_seconds
 from benchmarks.payloads import PAYLOADS, Payload
 from benchmarks.processes import BenchmarkError, ProcessGroup, run_main, wait_ready
 from benchmarks.stats import Stats
@@ -124,6 +127,7 @@ def run(args: argparse.Namespace) -> str:
     model = args.model
     payload = PAYLOADS[model]()
     points: dict[tuple[str, int], list[Stats]] = {}
+    cpu_us: dict[tuple[str, int], list[float]] = {}  # CPU microseconds per request
     with tempfile.TemporaryDirectory(prefix="loads-") as tmp, ProcessGroup() as group:
         work = Path(tmp)
         direct, direct_child = start_runtime(group, model, work)
@@ -138,6 +142,8 @@ def run(args: argparse.Namespace) -> str:
         children = {direct.ready_url: direct_child}
         children[targets[PROCESS].ready_url] = gateway
         children[targets[IN_PROCESS].ready_url] = in_gateway
+        pids = {DIRECT: direct_child.popen.pid, PROCESS: gateway.popen.pid}
+        pids[IN_PROCESS] = in_gateway.popen.pid
         wait_ready(children, 180)
         first_byte: dict[str, list[float]] = {name: [] for name in targets}
         limits: list[dict[str, float]] = []
@@ -152,10 +158,13 @@ def run(args: argparse.Namespace) -> str:
             for users in args.clients:
                 for name, target in targets.items():
                     prefix = work / "raw" / f"{name.replace(' ', '-')}-u{users}-r{round_index}"
+                    before = tree_cpu_seconds(pids[name])
                     stats = run_wrk(group, target.predict_url, payload, users, args.seconds, prefix)
+                    used = tree_cpu_seconds(pids[name]) - before
                     points.setdefault((name, users), []).append(stats)
+                    cpu_us.setdefault((name, users), []).append(used / max(stats.requests, 1) * 1e6)
     first = {name: statistics.median(values) for name, values in first_byte.items()}
-    return report(args, limit, first, points)
+    return report(args, limit, first, points, cpu_us)
 
 
 def report(
@@ -163,6 +172,7 @@ def report(
     limit: dict[str, float],
     first: dict[str, float],
     points: dict[tuple[str, int], list[Stats]],
+    cpu_us: dict[tuple[str, int], list[float]],
 ) -> str:
     """The markdown tables: 1-client server time against the limit, then images/s per load."""
     lines = [
@@ -193,7 +203,7 @@ def report(
             f"{rps[PROCESS] / rps[DIRECT]:.2f}x | {rps[IN_PROCESS] / rps[DIRECT]:.2f}x | "
             f"{p50[DIRECT]:.1f} / {p50[PROCESS]:.1f} / {p50[IN_PROCESS]:.1f} | {errors} |"
         )
-    lines += ["", *own_cost(args.clients, points)]
+    lines += ["", *own_cost(args.clients, points, cpu_us)]
     load = os.getloadavg()
     lines += [
         "",
@@ -211,12 +221,18 @@ def report(
     return text
 
 
-def own_cost(clients: Sequence[int], points: dict[tuple[str, int], list[Stats]]) -> list[str]:
+def own_cost(
+    clients: Sequence[int],
+    points: dict[tuple[str, int], list[Stats]],
+    cpu_us: dict[tuple[str, int], list[float]],
+) -> list[str]:
     """The gateway's own cost against issue 15's goals, for each way of running the service:
-    p50 added at 1 client, images/s against the runtime alone at each load."""
+    p50 added at 1 client, images/s against the runtime alone at each load; and the CPU it adds
+    per request."""
     lines = [
-        "| gateway | clients | added p50 (ms) | img/s / runtime direct | goal | verdict |",
-        "| --- | ---: | ---: | ---: | --- | --- |",
+        "| gateway | clients | added p50 (ms) | img/s / runtime direct | goal | verdict | "
+        "added CPU per request (us) |",
+        "| --- | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     for name in (PROCESS, IN_PROCESS):
         for users in clients:
@@ -232,7 +248,13 @@ def own_cost(clients: Sequence[int], points: dict[tuple[str, int], list[Stats]])
             else:
                 goal, met = "—", None
             verdict = "—" if met is None else "PASS" if met else "MISS"
-            lines.append(f"| {name} | {users} | {added:+.2f} | {ratio:.3f}x | {goal} | {verdict} |")
+            cpu = statistics.median(cpu_us[(name, users)]) - statistics.median(
+                cpu_us[(DIRECT, users)]
+            )
+            lines.append(
+                f"| {name} | {users} | {added:+.2f} | {ratio:.3f}x | {goal} | {verdict} | "
+                f"{cpu:+.0f} |"
+            )
     return lines
 
 
