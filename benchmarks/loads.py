@@ -1,4 +1,5 @@
-"""``python -m benchmarks.loads``: imagenet at 1, 4, 16 and 64 clients, side by side (issue 15).
+"""``python -m benchmarks.loads [--model imagenet|digits]``: one model at 1, 4, 16 and 64 clients,
+side by side (issue 15).
 
 Three targets, started together and measured interleaved (each round runs every client count on
 every target back to back, so a ratio compares runs made seconds apart): the runtime called
@@ -6,9 +7,13 @@ directly, the gateway with its default runtime process, and the gateway with the
 process (``in_process: true``). Before the load, interleaved the same way: the single-request
 limit (``benchmarks.limit``, in its own process: decode + one ONNX Runtime call on every core) and
 each target's server time at 1 client, from the request's last byte to the response's first (a
-raw socket, every answer checked for "daisy"). Load comes from wrk (closed loop, keep-alive; any
-non-2xx answer counts as an error). Prints the markdown table and writes it to
-``benchmarks/results/loads.md``.
+raw socket, every answer's top label checked: "daisy" for the flower, "0" for the digit). Load
+comes from wrk (closed loop, keep-alive; any non-2xx answer counts as an error). Then the
+gateway's own cost against issue 15's goals: the p50 it adds at 1 client (≤ 0.3 ms) and its
+images/s against the runtime's at each load (≥ 0.97x at 16 and 64 clients), and the CPU time it
+adds per request (all its processes, less the runtime alone's: the figure a busy machine disturbs
+least). Prints the markdown
+tables and writes them to ``benchmarks/results/loads.md`` (imagenet) or ``loads-digits.md``.
 """
 
 from __future__ import annotations
@@ -26,34 +31,54 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import orjson
 import yaml
 
-from benchmarks.payloads import Payload, imagenet_payload
+from benchmarks.cpu import tree_cpu_seconds
+from benchmarks.payloads import PAYLOADS, Payload
 from benchmarks.processes import BenchmarkError, ProcessGroup, run_main, wait_ready
 from benchmarks.stats import Stats
 from benchmarks.targets import Target, service_file, start_gateway, start_runtime
 from benchmarks.wrk import run_wrk
 
-RESULTS = Path(__file__).with_name("results") / "loads.md"
+RESULTS = Path(__file__).with_name("results")
 CLIENTS = (1, 4, 16, 64)
 DIRECT, PROCESS, IN_PROCESS = "runtime direct", "gateway (process)", "gateway (in process)"
 LIMIT_TARGET = 1.15  # 1-client server time within 15 % of decode + one all-core ORT call
+ADDED_P50_TARGET_MS = 0.3  # the gateway's own cost: added p50 at 1 client ...
+THROUGHPUT_TARGET = 0.97  # ... and images/s against the runtime alone at these loads
+THROUGHPUT_LOADS = (16, 64)
+#: the top label each model's benchmark image must get (``benchmarks.payloads``)
+EXPECTED = {"imagenet": "daisy", "digits": "0"}
 
 
-def in_process_file(work: Path) -> Path:
-    """The imagenet service definition with ``in_process: true`` (absolute model paths)."""
-    source = service_file("imagenet")
+def output_file(model: str) -> Path:
+    """Where the tables of ``model`` go by default."""
+    return RESULTS / ("loads.md" if model == "imagenet" else f"loads-{model}.md")
+
+
+def in_process_file(work: Path, model: str) -> Path:
+    """The model's service definition with ``in_process: true`` (absolute model paths)."""
+    source = service_file(model)
     services = yaml.safe_load(source.read_text())["services"]
     for service in services:
         service["in_process"] = True
         for key in ("model", "labels"):
             service[key] = str(source.parent / service[key])
-    path = work / "imagenet-in-process.yaml"
+    path = work / f"{model}-in-process.yaml"
     path.write_text(yaml.safe_dump({"services": services}))
     return path
 
 
-def first_byte_ms(target: Target, payload: Payload, requests: int) -> float:
+def top_label(body: bytes) -> str | None:
+    """The first prediction's label in a ``/predict`` answer, if it is one."""
+    try:
+        return str(orjson.loads(body)["predictions"][0]["label"])
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        return None
+
+
+def first_byte_ms(target: Target, payload: Payload, requests: int, expected: str) -> float:
     """Median ms from a request's last byte sent to its answer's first byte, one client."""
     url = urlsplit(target.predict_url)
     head = (
@@ -78,14 +103,15 @@ def first_byte_ms(target: Target, payload: Payload, requests: int) -> float:
             )
             while len(body) < length:
                 body += sock.recv(65536)
-            if not header.startswith(b"HTTP/1.1 200") or b'"daisy"' not in body:
+            if not header.startswith(b"HTTP/1.1 200") or top_label(body[:length]) != expected:
                 raise BenchmarkError(f"{target.name}: unexpected answer {answer[:300]!r}")
     return statistics.median(times) * 1000
 
 
-def single_limit(group: ProcessGroup, work: Path) -> dict[str, float]:
+def single_limit(group: ProcessGroup, work: Path, model: str) -> dict[str, float]:
     """``benchmarks.limit`` in a child process: decode, ORT and their sum in ms."""
-    child = group.start("limit", [sys.executable, "-m", "benchmarks.limit"], {}, work / "limit.log")
+    argv = [sys.executable, "-m", "benchmarks.limit", "--model", model]
+    child = group.start("limit", argv, {}, work / "limit.log")
     try:
         code = child.popen.wait(300)
     finally:
@@ -98,37 +124,47 @@ def single_limit(group: ProcessGroup, work: Path) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> str:
-    payload = imagenet_payload()
+    model = args.model
+    payload = PAYLOADS[model]()
     points: dict[tuple[str, int], list[Stats]] = {}
+    cpu_us: dict[tuple[str, int], list[float]] = {}  # CPU microseconds per request
     with tempfile.TemporaryDirectory(prefix="loads-") as tmp, ProcessGroup() as group:
         work = Path(tmp)
-        direct, direct_child = start_runtime(group, "imagenet", work)
-        url, gateway = start_gateway(group, [service_file("imagenet")], work)
-        in_url, in_gateway = start_gateway(group, [in_process_file(work)], work, "in-process")
+        direct, direct_child = start_runtime(group, model, work)
+        url, gateway = start_gateway(group, [service_file(model)], work)
+        in_file = in_process_file(work, model)
+        in_url, in_gateway = start_gateway(group, [in_file], work, "in-process")
         targets = {
             DIRECT: direct,
-            PROCESS: Target(PROCESS, url, "/predict/imagenet"),
-            IN_PROCESS: Target(IN_PROCESS, in_url, "/predict/imagenet"),
+            PROCESS: Target(PROCESS, url, f"/predict/{model}"),
+            IN_PROCESS: Target(IN_PROCESS, in_url, f"/predict/{model}"),
         }
         children = {direct.ready_url: direct_child}
         children[targets[PROCESS].ready_url] = gateway
         children[targets[IN_PROCESS].ready_url] = in_gateway
+        pids = {DIRECT: direct_child.popen.pid, PROCESS: gateway.popen.pid}
+        pids[IN_PROCESS] = in_gateway.popen.pid
         wait_ready(children, 180)
         first_byte: dict[str, list[float]] = {name: [] for name in targets}
         limits: list[dict[str, float]] = []
         for _ in range(args.rounds):  # the limit too, so each ratio compares neighbouring runs
-            limits.append(single_limit(group, work))
+            limits.append(single_limit(group, work, model))
             for name, target in targets.items():
-                first_byte[name].append(first_byte_ms(target, payload, args.requests))
+                first_byte[name].append(
+                    first_byte_ms(target, payload, args.requests, EXPECTED[model])
+                )
         limit = {key: statistics.median(m[key] for m in limits) for key in limits[0]}
         for round_index in range(args.rounds):
             for users in args.clients:
                 for name, target in targets.items():
                     prefix = work / "raw" / f"{name.replace(' ', '-')}-u{users}-r{round_index}"
+                    before = tree_cpu_seconds(pids[name])
                     stats = run_wrk(group, target.predict_url, payload, users, args.seconds, prefix)
+                    used = tree_cpu_seconds(pids[name]) - before
                     points.setdefault((name, users), []).append(stats)
+                    cpu_us.setdefault((name, users), []).append(used / max(stats.requests, 1) * 1e6)
     first = {name: statistics.median(values) for name, values in first_byte.items()}
-    return report(args, limit, first, points)
+    return report(args, limit, first, points, cpu_us)
 
 
 def report(
@@ -136,10 +172,12 @@ def report(
     limit: dict[str, float],
     first: dict[str, float],
     points: dict[tuple[str, int], list[Stats]],
+    cpu_us: dict[tuple[str, int], list[float]],
 ) -> str:
     """The markdown tables: 1-client server time against the limit, then images/s per load."""
     lines = [
-        f"Single-request limit: decode {limit['decode_ms']:.2f} ms + one ONNX Runtime call on "
+        f"Model: {args.model}. Single-request limit: decode {limit['decode_ms']:.2f} ms + one "
+        f"ONNX Runtime call on "
         f"every core {limit['ort_ms']:.2f} ms = {limit['limit_ms']:.2f} ms.",
         "",
         "| target | server time at 1 client (ms, median) | / limit | goal | verdict |",
@@ -165,6 +203,7 @@ def report(
             f"{rps[PROCESS] / rps[DIRECT]:.2f}x | {rps[IN_PROCESS] / rps[DIRECT]:.2f}x | "
             f"{p50[DIRECT]:.1f} / {p50[PROCESS]:.1f} / {p50[IN_PROCESS]:.1f} | {errors} |"
         )
+    lines += ["", *own_cost(args.clients, points, cpu_us)]
     load = os.getloadavg()
     lines += [
         "",
@@ -182,18 +221,57 @@ def report(
     return text
 
 
+def own_cost(
+    clients: Sequence[int],
+    points: dict[tuple[str, int], list[Stats]],
+    cpu_us: dict[tuple[str, int], list[float]],
+) -> list[str]:
+    """The gateway's own cost against issue 15's goals, for each way of running the service:
+    p50 added at 1 client, images/s against the runtime alone at each load; and the CPU it adds
+    per request."""
+    lines = [
+        "| gateway | clients | added p50 (ms) | img/s / runtime direct | goal | verdict | "
+        "added CPU per request (us) |",
+        "| --- | ---: | ---: | ---: | --- | --- | ---: |",
+    ]
+    for name in (PROCESS, IN_PROCESS):
+        for users in clients:
+            direct, own = points[(DIRECT, users)], points[(name, users)]
+            added = statistics.median(s.p50_ms for s in own) - statistics.median(
+                s.p50_ms for s in direct
+            )
+            ratio = statistics.median(s.rps for s in own) / statistics.median(s.rps for s in direct)
+            if users == 1:
+                goal, met = f"added p50 ≤ {ADDED_P50_TARGET_MS} ms", added <= ADDED_P50_TARGET_MS
+            elif users in THROUGHPUT_LOADS:
+                goal, met = f"≥ {THROUGHPUT_TARGET:.2f}x", ratio >= THROUGHPUT_TARGET
+            else:
+                goal, met = "—", None
+            verdict = "—" if met is None else "PASS" if met else "MISS"
+            cpu = statistics.median(cpu_us[(name, users)]) - statistics.median(
+                cpu_us[(DIRECT, users)]
+            )
+            lines.append(
+                f"| {name} | {users} | {added:+.2f} | {ratio:.3f}x | {goal} | {verdict} | "
+                f"{cpu:+.0f} |"
+            )
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.loads",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--model", choices=sorted(EXPECTED), default="imagenet")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per load point (8)")
     parser.add_argument("--requests", type=int, default=200, help="1-client timed requests (200)")
     parser.add_argument("--clients", type=int, nargs="+", default=list(CLIENTS))
-    parser.add_argument("--output", type=Path, default=RESULTS, help="markdown output file")
+    parser.add_argument("--output", type=Path, help="markdown output file (see above)")
     args = parser.parse_args(argv)
+    args.output = args.output or output_file(args.model)
     return run_main(lambda: run(args))
 
 

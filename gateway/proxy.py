@@ -7,8 +7,10 @@ exceptions are translated into the `GatewayError` tree here, where they arise. A
 (``Endpoint.cold_start_budget`` > 0: refused connections, 503s) is asked again every 50 ms until
 its budget or the request's deadline runs out; a stale pooled connection is retried once, at once
 (both through `gateway.retry`). The runtime's token (``Endpoint.token``) goes with every
-forwarded request. A runtime served inside the gateway process
-(``Endpoint.app``) gets the same request in memory instead (``backends/inprocess.py``).
+forwarded request. A local runtime process listens on a Unix socket (``unix:<path>`` base URLs):
+each socket gets its own pool of connections (`gateway.socket_client`, a lean HTTP/1.1 client;
+aiohttp for a streamed exchange), kept until `aclose`. A runtime served inside the gateway
+process (``Endpoint.app``) gets the same request in memory instead (``backends/inprocess.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from gateway.backends.inprocess import exchange
 from gateway.config import Settings
 from gateway.errors import Unavailable, UpstreamError, UpstreamTimeout
 from gateway.retry import RetryPolicy, retry
+from gateway.socket_client import BadAnswer, CutOff, SocketClient, Stale, Unreachable
 from runtimes.auth import TOKEN_HEADER
 from runtimes.oip import INFERENCE_HEADER
 
@@ -38,6 +41,11 @@ FORWARDED_HEADERS = ("Content-Type", INFERENCE_HEADER, "Retry-After")
 def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The allowed headers out of ``headers`` (a case-insensitive mapping)."""
     return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+
+
+def _forwarded_lower(headers: Mapping[str, str]) -> dict[str, str]:
+    """The allowed headers out of ``headers`` whose names are all lower case."""
+    return {name: headers[key] for name, key in _FORWARDED_KEYS if key in headers}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +64,8 @@ class Proxy:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
+        self._unix_sessions: dict[str, aiohttp.ClientSession] = {}  # socket path -> its session
+        self._socket_clients: dict[str, SocketClient] = {}  # socket path -> its pool
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -64,7 +74,10 @@ class Proxy:
             keepalive_timeout=30.0,
             enable_cleanup_closed=False,
         )
-        self._session = aiohttp.ClientSession(
+        self._session = self._new_session(connector)
+
+    def _new_session(self, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
@@ -73,10 +86,29 @@ class Proxy:
             ),
         )
 
+    def _route(self, endpoint: Endpoint, path: str) -> tuple[aiohttp.ClientSession, str]:
+        """The session that reaches `endpoint` and the URL of `path` there."""
+        assert self._session is not None, "Proxy.start() was not called"
+        socket_path = endpoint.unix_socket
+        if socket_path is None:
+            return self._session, endpoint.base_url + path
+        session = self._unix_sessions.get(socket_path)
+        if session is None:
+            connector = aiohttp.UnixConnector(
+                socket_path, limit=self._settings.upstream_pool_size, keepalive_timeout=30.0
+            )
+            session = self._unix_sessions[socket_path] = self._new_session(connector)
+        return session, _ON_SOCKET + path
+
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for client in self._socket_clients.values():
+            client.close()
+        self._socket_clients = {}
+        sessions = [self._session, *self._unix_sessions.values()]
+        self._session, self._unix_sessions = None, {}
+        for session in sessions:
+            if session is not None:
+                await session.close()
 
     async def forward(
         self,
@@ -146,8 +178,7 @@ class Proxy:
                 )
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{endpoint.base_url} did not answer within {seconds} s") from exc
-        passed = {h: answered[h.lower()] for h in FORWARDED_HEADERS if h.lower() in answered}
-        return UpstreamResponse(status, payload, passed)
+        return UpstreamResponse(status, payload, _forwarded_lower(answered))
 
     async def _send(
         self,
@@ -158,14 +189,19 @@ class Proxy:
         headers: dict[str, str],
         deadline: float,
     ) -> UpstreamResponse:
-        assert self._session is not None, "Proxy.start() was not called"
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise UpstreamTimeout(f"upstream {endpoint.base_url} did not answer in time")
+        socket_path = endpoint.unix_socket
+        if socket_path is not None and method != "HEAD":  # an answer to HEAD has no body to read
+            return await self._send_on_socket(
+                endpoint, socket_path, method, path, body, headers, remaining
+            )
+        session, url = self._route(endpoint, path)
         try:
-            async with self._session.request(
+            async with session.request(
                 method,
-                endpoint.base_url + path,
+                url,
                 data=body,
                 headers=headers or None,
                 timeout=aiohttp.ClientTimeout(
@@ -190,6 +226,34 @@ class Proxy:
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"upstream {endpoint.base_url} failed: {_reason(exc)}") from exc
 
+    async def _send_on_socket(
+        self,
+        endpoint: Endpoint,
+        socket_path: str,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        remaining: float,
+    ) -> UpstreamResponse:
+        """`_send` to a local runtime process, with `gateway.socket_client`."""
+        client = self._socket_clients.get(socket_path)
+        if client is None:
+            client = SocketClient(socket_path, self._settings.upstream_pool_size)
+            self._socket_clients[socket_path] = client
+        try:
+            async with asyncio.timeout(remaining):
+                status, payload, answered = await client.request(method, path, headers, body)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"upstream {endpoint.base_url} did not answer within the deadline"
+            ) from exc
+        except CutOff as exc:  # it went away mid-answer: killed, restarting
+            raise Unavailable(f"upstream {endpoint.base_url}: {exc}", retry_after=1) from exc
+        except BadAnswer as exc:
+            raise UpstreamError(f"upstream {endpoint.base_url} failed: {exc}") from exc
+        return UpstreamResponse(status, payload, _forwarded_lower(answered))
+
     @contextlib.asynccontextmanager
     async def stream(
         self,
@@ -203,11 +267,11 @@ class Proxy:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """One exchange whose answer the caller reads as it comes (any method, the headers as
         given, no redirect followed); `timeout` bounds each wait for data, not the whole."""
-        assert self._session is not None, "Proxy.start() was not called"
+        session, url = self._route(endpoint, path)
         try:
-            async with self._session.request(
+            async with session.request(
                 method,
-                endpoint.base_url + path,
+                url,
                 data=body,
                 headers=dict(headers),
                 allow_redirects=False,
@@ -228,13 +292,17 @@ class Proxy:
             raise UpstreamError(f"upstream {endpoint.base_url} failed: {_reason(exc)}") from exc
 
 
+#: the base of every URL sent on a Unix socket (its Host header)
+_ON_SOCKET = "http://localhost"
 #: how often a cold upstream is asked again, within its cold-start budget
 COLD_POLL_SECONDS = 0.05
 #: a pooled connection the upstream closed or reset meanwhile is used again at once, once
 STALE_CONNECTION = RetryPolicy(first_delay=0.0, max_delay=0.0, attempts=2, jitter=0.0)
 #: the upstream could not be reached: not (yet) listening (`ClientConnectorError`, an
-#: `ClientOSError`), or a connection closed or reset by it
-_UNREACHED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+#: `ClientOSError`, `Unreachable` on a socket), or a connection closed or reset by it
+_UNREACHED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, Unreachable, Stale)
+_REFUSED = (aiohttp.ClientConnectorError, Unreachable)  # no connection was made at all
+_FORWARDED_KEYS = tuple((name, name.lower()) for name in FORWARDED_HEADERS)
 
 
 def _unreached(error: BaseException) -> bool:
@@ -243,7 +311,7 @@ def _unreached(error: BaseException) -> bool:
 
 def _stale(error: BaseException) -> bool:
     """A pooled connection closed or reset by the upstream (not a refused one)."""
-    return _unreached(error) and not isinstance(error, aiohttp.ClientConnectorError)
+    return _unreached(error) and not isinstance(error, _REFUSED)
 
 
 def _cold(response: UpstreamResponse) -> bool:

@@ -1,5 +1,6 @@
 """The start of every runtime process: settings from ``RUNTIME_*`` (flags override host and port),
-logging, then the app under uvicorn with uvloop and httptools."""
+logging, then the app under uvicorn with uvloop and httptools: on ``RUNTIME_UNIX_SOCKET`` when it
+is set (the gateway's local backend: no TCP port is opened), else on host and port."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 import uvicorn
@@ -23,6 +25,8 @@ class ServedSettings(Protocol):
     def host(self) -> str: ...
     @property
     def port(self) -> int: ...
+    @property
+    def unix_socket(self) -> Path | None: ...
     @property
     def log_level(self) -> str: ...
     def model_copy(self, *, update: dict[str, object]) -> ServedSettings: ...
@@ -57,13 +61,13 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger(prog).info(
-        "serving %s on %s:%d", describe(settings), settings.host, settings.port
-    )
+    where = settings.unix_socket or f"{settings.host}:{settings.port}"
+    logging.getLogger(prog).info("serving %s on %s", describe(settings), where)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        uds=str(settings.unix_socket) if settings.unix_socket else None,
         loop="uvloop",
         http="httptools",
         access_log=False,

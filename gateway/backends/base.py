@@ -11,16 +11,26 @@ from gateway.services import ServiceSpec
 
 State = Literal["starting", "ready", "cold", "restarting", "failed", "stopped"]
 
+#: the scheme of a base URL that is a Unix socket's path (a local runtime process)
+UNIX_SCHEME = "unix:"
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """Where to send a service's requests right now."""
 
-    base_url: str
+    base_url: str  # http(s)://host[:port], or unix:<socket path> (HTTP on that socket)
     cold_start_budget: float = 0.0  # seconds the proxy may keep retrying a cold upstream
     grpc_target: str | None = None  # host:port of its Open Inference Protocol gRPC server
     app: ASGIApp | None = None  # a runtime served in this process: called in memory
     token: str | None = None  # the runtime's token, sent on every request (runtimes.auth)
+
+    @property
+    def unix_socket(self) -> str | None:
+        """The socket's path when `base_url` is ``unix:<path>``, else None."""
+        if self.base_url.startswith(UNIX_SCHEME):
+            return self.base_url[len(UNIX_SCHEME) :]
+        return None
 
 
 @dataclass(frozen=True, slots=True)

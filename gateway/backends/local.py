@@ -1,5 +1,8 @@
 """LocalBackend, the embedded default: one runtime process per service on this machine.
 
+Each runtime process serves HTTP on its own Unix socket in ``<data dir>/run`` (0700:
+`gateway.backends.sockets`), so only this gateway's user can call it.
+
 A service with ``in_process: true`` runs inside the gateway process instead (``inprocess.py``).
 """
 
@@ -10,12 +13,11 @@ import logging
 from collections import deque
 from pathlib import Path
 
-import httpx
-
 from gateway.backends.base import Endpoint, ServiceState
 from gateway.backends.honesty import gpu_present, local_caveats
 from gateway.backends.inprocess import InProcessRuntime
 from gateway.backends.process import RuntimeProcess
+from gateway.backends.sockets import SocketFolder
 from gateway.config import Settings
 from gateway.errors import InvalidDefinition, ServiceNotFound, Unavailable
 from gateway.runtime_env import (
@@ -33,13 +35,13 @@ GRPC_RUNTIMES = ("onnx",)
 
 
 class LocalBackend:
-    """Runs each service as a supervised runtime process on a free loopback port."""
+    """Runs each service as a supervised runtime process on its own Unix socket."""
 
     name = "local"
 
     def __init__(self, settings: Settings, *, has_gpu: bool | None = None) -> None:
         self._settings = settings
-        self._http = httpx.AsyncClient()
+        self._sockets = SocketFolder(settings.data_dir / "run")
         self._runtimes: dict[str, RuntimeProcess | InProcessRuntime] = {}
         self._caveats: dict[str, list[str]] = {}
         self._has_gpu = gpu_present() if has_gpu is None else has_gpu
@@ -86,7 +88,7 @@ class LocalBackend:
                 [self._settings.runtime_python, "-m", module],
                 self.runtime_env(spec),
                 log_path=self._settings.data_dir / "logs" / f"{spec.name}.log",
-                http=self._http,
+                socket_path=self._sockets.path(spec.name),
                 start_timeout=self._settings.runtime_start_timeout,
                 backoff_max=self._settings.restart_backoff_max,
                 grpc=spec.runtime in GRPC_RUNTIMES,
@@ -139,7 +141,7 @@ class LocalBackend:
     async def aclose(self) -> None:
         for name in list(self._runtimes):
             await self._runtimes.pop(name).stop()
-        await self._http.aclose()
+        self._sockets.close()
 
 
 def _tail(path: Path, lines: int) -> list[str]:

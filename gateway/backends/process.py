@@ -1,4 +1,8 @@
-"""RuntimeProcess: one runtime process on loopback, started, watched and restarted when it dies."""
+"""RuntimeProcess: one runtime process on this machine, started, watched and restarted when it dies.
+
+It serves HTTP on a Unix socket in the gateway's private socket folder (`gateway.backends.sockets`;
+the same path across restarts), and gRPC, when it has it, on a loopback port.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import httpx
-
 from gateway.backends.base import State
+from gateway.backends.sockets import probe
 from runtimes.auth import TOKEN_ENV, new_token
 from runtimes.environment import runtime_environment
 from runtimes.prctl import set_parent_death_signal
@@ -45,7 +48,7 @@ class RuntimeProcess:
         env: Mapping[str, str],
         *,
         log_path: Path,
-        http: httpx.AsyncClient,
+        socket_path: Path,
         start_timeout: float,
         backoff_max: float,
         grpc: bool = False,
@@ -56,11 +59,11 @@ class RuntimeProcess:
         self._env = dict(env)
         self.token = new_token()  # asked by the runtime of every caller (runtimes.auth)
         self._log_path = log_path
-        self._http = http
+        self.socket_path = socket_path  # where it serves HTTP (runtimes.serving)
         self._start_timeout = start_timeout
         self._backoff_max = backoff_max
         self.state: State = "starting"
-        self.base_url: str | None = None
+        self.base_url: str | None = None  # "unix:<socket path>" while it is ready
         self.grpc_target: str | None = None  # host:port of its gRPC server, when it has one
         self.restarts = 0
         self.detail = ""
@@ -103,11 +106,11 @@ class RuntimeProcess:
             backoff = min(backoff * 2, self._backoff_max)
 
     async def _run_once(self) -> None:
-        port = free_port()
+        self.socket_path.unlink(missing_ok=True)  # left by the runtime that died
         config = {
             **self._env,
-            "RUNTIME_HOST": "127.0.0.1",
-            "RUNTIME_PORT": str(port),
+            "RUNTIME_HOST": "127.0.0.1",  # its gRPC port's, if any
+            "RUNTIME_UNIX_SOCKET": str(self.socket_path),
             TOKEN_ENV: self.token,
         }
         grpc_target = None
@@ -129,9 +132,9 @@ class RuntimeProcess:
                 start_new_session=True,  # a Ctrl-C in the terminal stops the gateway, not this
             )
         proc = self._proc
-        log.info("runtime %s: started pid %d on port %d", self.name, proc.pid, port)
-        url = f"http://127.0.0.1:{port}"
-        if await self._await_ready(proc, url):
+        url = f"unix:{self.socket_path}"
+        log.info("runtime %s: started pid %d on %s", self.name, proc.pid, url)
+        if await self._await_ready(proc):
             self.state, self.base_url, self.grpc_target = "ready", url, grpc_target
             self._ready.set()
             log.info("runtime %s: ready in %.2f s at %s", self.name, time.monotonic() - t0, url)
@@ -142,13 +145,11 @@ class RuntimeProcess:
         if not self.detail.startswith("not ready"):
             self.detail = f"exited with code {returncode}, log: {self._log_path}"
 
-    async def _await_ready(self, proc: asyncio.subprocess.Process, url: str) -> bool:
+    async def _await_ready(self, proc: asyncio.subprocess.Process) -> bool:
         deadline = time.monotonic() + self._start_timeout
         while proc.returncode is None and time.monotonic() < deadline and not self._stopping:
-            with contextlib.suppress(httpx.HTTPError):
-                response = await self._http.get(f"{url}/v2/health/ready", timeout=1.0)
-                if response.status_code == 200:
-                    return True
+            if await probe(self.socket_path, "/v2/health/ready", timeout=1.0) == 200:
+                return True
             await asyncio.sleep(0.05)
         return False
 

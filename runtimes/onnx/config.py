@@ -30,6 +30,9 @@ class RuntimeSettings(BaseSettings):
     batching: BatchingSpec = BatchingSpec()
     host: str = "0.0.0.0"
     port: int = 8080
+    unix_socket: Path | None = Field(
+        default=None, description="serve HTTP on this Unix socket instead of host and port"
+    )
     grpc_port: int | None = Field(
         default=None, ge=0, le=65535, description="Open Inference Protocol gRPC; unset: off"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -34,6 +36,9 @@ class ScriptSettings(BaseSettings):
     log_tail_bytes: int = Field(default=4096, ge=0)
     host: str = "0.0.0.0"
     port: int = 8080
+    unix_socket: Path | None = Field(
+        default=None, description="serve HTTP on this Unix socket instead of host and port"
+    )
     log_level: str = "info"
     token: SecretStr | None = Field(
         default=None, description="asked of every caller but the health routes (runtimes.auth)"

@@ -45,20 +45,21 @@ echo "== end"
 
 PROBE = r"""
 python3 - "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/probe.txt" 2>&1 <<'END'
+import socket
 import sys
-import urllib.error
-import urllib.request
 
-base = open(sys.argv[1]).read().strip()
+where = open(sys.argv[1]).read().strip().removeprefix("unix:")
 for method, path in (("GET", "/v2/health/ready"), ("POST", "/predict"), ("GET", "/v2"),
                      ("POST", "/v2/models/private-digits/infer"), ("GET", "/metrics")):
-    request = urllib.request.Request(base + path, data=b"{}" if method == "POST" else None,
-                                     method=method)
+    request = f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{{}}"
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            print(method, path, answer.status)
-    except urllib.error.HTTPError as error:
-        print(method, path, error.code)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(where)
+            sock.sendall(request.encode())
+            print(method, path, sock.recv(64).split()[1].decode())
+    except OSError as error:
+        print(method, path, type(error).__name__)
 END
 """
 
