@@ -40,6 +40,7 @@ from runtimes.onnx.inputs import read_body, read_images
 from runtimes.onnx.metrics import RuntimeMetrics
 from runtimes.onnx.model import PLATFORM
 from runtimes.onnx.oip import encode_response, parse_request
+from runtimes.readiness import notify_ready
 
 log = logging.getLogger(__name__)
 
@@ -191,16 +192,22 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         grpc_server = None
-        if settings.grpc_port is not None:  # before loading: a taken port stops the start
-            # imported here: a runtime without gRPC (a Knative revision) starts without grpcio
-            from runtimes.onnx.grpc_server import GrpcServer
-
-            grpc_server = GrpcServer(state, SERVER_METADATA["name"], SERVER_METADATA["version"])
-            await grpc_server.start()
-        loading = asyncio.create_task(_load(state, load), name="load-model")
+        listening = asyncio.Event()  # the model may say "ready" once gRPC listens too
+        # The model loads (in a thread) while gRPC starts; a taken port still stops the start.
+        loading = asyncio.create_task(_load(state, load, listening), name="load-model")
         try:
+            if settings.grpc_port is not None:
+                # imported here: a runtime without gRPC (a Knative revision) starts without grpcio
+                from runtimes.onnx.grpc_server import GrpcServer
+
+                name, version = SERVER_METADATA["name"], SERVER_METADATA["version"]
+                grpc_server = GrpcServer(state, name, version)
+                await grpc_server.start()
+            listening.set()
             yield
         finally:
+            if not listening.is_set():  # the start failed: no "ready" to say
+                loading.cancel()
             if grpc_server is not None:
                 await grpc_server.stop(grace=5.0)
             if not loading.done():
@@ -238,8 +245,9 @@ def create_app(
     )
 
 
-async def _load(state: _State, load: Loader) -> None:
-    """Load the model in a thread; once it serves, add the one-thread session the same way."""
+async def _load(state: _State, load: Loader, listening: asyncio.Event) -> None:
+    """Load the model in a thread; once it serves (and ``listening``), tell the starting process
+    (``ready_fd``), then add the one-thread session the same way."""
     try:
         service = await asyncio.to_thread(load, state.settings, state.metrics)
         await service.start()
@@ -248,6 +256,9 @@ async def _load(state: _State, load: Loader) -> None:
         state.failure = f"model {state.settings.name} failed to load: {exc}"
         return
     state.service = service
+    await listening.wait()
+    if state.settings.ready_fd is not None:
+        notify_ready(state.settings.ready_fd)
     if service.model.wants_narrow and service.slots > 1:
         await asyncio.to_thread(service.load_narrow)
 

@@ -169,7 +169,12 @@ def load_service(
 ) -> ModelService:
     """Blocking: load the model and build its service, logging how long it took."""
     started = time.perf_counter()
-    model = OnnxModel.load(settings.model_path, threads=settings.threads, spin=settings.spin)
+    model = OnnxModel.load(
+        settings.model_path,
+        threads=settings.threads,
+        spin=settings.spin,
+        cache_dir=settings.cache_dir,
+    )
     service = ModelService(settings, model, observer=observer)
     service.warm_up()
     log.info(
