@@ -12,15 +12,15 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-from starlette.applications import Starlette
+from typing import TYPE_CHECKING, Any
 
 from gateway.auth import check_exposure
 from gateway.config import Settings
 from gateway.hardening import harden
-from gateway.http_protocol import JsonErrorProtocol
 from gateway.services import ServiceSpec, StorageSpec, load_file
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STARTUP_FAILURE = 3  # the exit status of a server that could not start (uvicorn's)
@@ -92,7 +92,6 @@ def run_app(app: Starlette | Callable[[], Awaitable[Starlette]], settings: Setti
 
     ``app`` may be a coroutine function that builds it on the event loop that serves it (so it
     may start processes of its own first); exits with `STARTUP_FAILURE` if it cannot serve."""
-    import uvicorn
     import uvloop
 
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the handler that
@@ -101,8 +100,15 @@ def run_app(app: Starlette | Callable[[], Awaitable[Starlette]], settings: Setti
     signal.signal(signal.SIGTERM, _exit_cleanly)
 
     async def serve() -> bool:
+        from starlette.applications import Starlette
+
+        built = app if isinstance(app, Starlette) else await app()
+        import uvicorn  # here: gateway serve starts its runtimes before this import
+
+        from gateway.http_protocol import JsonErrorProtocol
+
         config = uvicorn.Config(
-            app if isinstance(app, Starlette) else await app(),
+            built,
             host=settings.host,
             port=settings.port,
             http=JsonErrorProtocol,  # httptools, with our JSON body on requests it cannot parse

@@ -35,6 +35,11 @@ class ReadyPipe:
         self._heard = False  # the line came, or the runtime closed its end: nothing more to wait
         self._child_open = True
 
+    @property
+    def heard(self) -> bool:
+        """Whether the runtime said "ready" or closed its end (then `wait` no longer wakes)."""
+        return self._heard
+
     def child_started(self) -> None:
         """Close this process's copy of the write end (the runtime holds its own now)."""
         if self._child_open:

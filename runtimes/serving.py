@@ -7,13 +7,14 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-import uvicorn
 from pydantic import ValidationError
-from starlette.applications import Starlette
 
 from runtimes.prctl import forbid_inspection
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 class ServedSettings(Protocol):
@@ -60,8 +61,11 @@ def serve(
     logging.getLogger(prog).info(
         "serving %s on %s:%d", describe(settings), settings.host, settings.port
     )
+    app = create_app(settings)
+    import uvicorn  # after create_app, which may start work (a model loading) to overlap it
+
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",

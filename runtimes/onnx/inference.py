@@ -177,6 +177,7 @@ def load_service(
     )
     service = ModelService(settings, model, observer=observer)
     service.warm_up()
+    service.preprocessor.warm_up()
     log.info(
         "model %s loaded in %.2f s, provider %s, %d threads, %d inference slots",
         settings.name,
