@@ -128,6 +128,9 @@ def test_real_process(tmp_path: Path) -> None:
             assert orjson.loads(too_big.content)["error"]["code"] == "payload_too_large"
             again = client.post("/predict", content=flower, headers={"content-type": "image/jpeg"})
             assert again.status_code == 200
+            # the model was preloaded before the app existed: its batches still reach /metrics
+            metrics = client.get("/metrics").text
+            assert 'runtime_batch_size_count{service="imagenet"} 2.0' in metrics
     log = server.log()
     assert "model imagenet loaded in" in log
     assert "CPUExecutionProvider" in log
