@@ -162,15 +162,20 @@ def run(args: argparse.Namespace) -> str:
 
 
 def report(results: Sequence[ColdStart]) -> str:
-    """A markdown table: each case's runs, its median, its target and PASS/MISS."""
+    """A markdown table: each case's runs, the best (what a quiet machine approaches), the
+    median, its target and PASS/MISS (on the median)."""
     lines = [
-        "| from zero to the first 200 on /predict | runs (s) | median | target | verdict |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| from zero to the first 200 on /predict | runs (s) | best | median | target | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c in results:
         verdict = "PASS" if c.median_s <= c.target_s else "MISS"
         runs = " ".join(f"{t:.2f}" for t in c.runs_s)
-        lines.append(f"| {c.what} | {runs} | {c.median_s:.2f} s | ≤ {c.target_s:g} s | {verdict} |")
+        best = min(c.runs_s, default=float("nan"))
+        lines.append(
+            f"| {c.what} | {runs} | {best:.2f} s | {c.median_s:.2f} s | ≤ {c.target_s:g} s "
+            f"| {verdict} |"
+        )
     return "\n".join(lines)
 
 
