@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +41,9 @@ class LocalBackend:
 
     def __init__(self, settings: Settings, *, has_gpu: bool | None = None) -> None:
         self._settings = settings
-        self._http = httpx.AsyncClient()
+        # Plain HTTP to loopback only: a TLS context that trusts no CA (an https URL would fail)
+        # spares loading the system's CA bundle, tens of ms before the first runtime starts.
+        self._http = httpx.AsyncClient(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
         self._runtimes: dict[str, RuntimeProcess | InProcessRuntime] = {}
         self._caveats: dict[str, list[str]] = {}
         self._early: dict[str, ServiceSpec] = {}  # started by `start_early`, not yet deployed
