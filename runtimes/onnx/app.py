@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -206,7 +206,9 @@ def create_app(
             listening.set()
             yield
         finally:
-            if not listening.is_set():  # the start failed: no "ready" to say
+            # A failed start has no "ready" to say; a loaded model may still wait for its first
+            # batch before it adds the one-thread session: neither is worth waiting for.
+            if not listening.is_set() or state.service is not None:
                 loading.cancel()
             if grpc_server is not None:
                 await grpc_server.stop(grace=5.0)
@@ -247,9 +249,11 @@ def create_app(
 
 async def _load(state: _State, load: Loader, listening: asyncio.Event) -> None:
     """Load the model in a thread; once it serves (and ``listening``), tell the starting process
-    (``ready_fd``), then add the one-thread session the same way."""
+    (``ready_fd``); once the first batch ran, add the one-thread session the same way (loading it
+    earlier would take the cores from the first requests)."""
+    answered = _FirstBatch(state.metrics)
     try:
-        service = await asyncio.to_thread(load, state.settings, state.metrics)
+        service = await asyncio.to_thread(load, state.settings, answered)
         await service.start()
     except Exception as exc:
         log.exception("could not load model %s", state.settings.name)
@@ -260,7 +264,23 @@ async def _load(state: _State, load: Loader, listening: asyncio.Event) -> None:
     if state.settings.ready_fd is not None:
         notify_ready(state.settings.ready_fd)
     if service.model.wants_narrow and service.slots > 1:
+        await answered.wait()
         await asyncio.to_thread(service.load_narrow)
+
+
+class _FirstBatch:
+    """The batcher's observer: passes each batch on to ``metrics``; `wait` returns once one ran."""
+
+    def __init__(self, metrics: BatchObserver) -> None:
+        self._metrics = metrics
+        self._ran = asyncio.Event()
+
+    def observe_batch(self, size: int, queue_seconds: Sequence[float], run_seconds: float) -> None:
+        self._metrics.observe_batch(size, queue_seconds, run_seconds)
+        self._ran.set()  # the batcher reports on the event loop
+
+    async def wait(self) -> None:
+        await self._ran.wait()
 
 
 def _as_serving_error(exc: Exception) -> ServingError:
