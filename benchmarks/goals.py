@@ -24,7 +24,6 @@ ADDED_P99_MS = 2.0
 FORWARDING_RATIO = 0.5
 ORT_RATIO = 0.9
 ORT_RATIO_USERS = 16
-COLD_START_S = 1.0
 GATEWAY_IDLE_RSS_MB = 80.0
 NOISE = 0.05
 # Images/s at 16 clients measured on this machine (ENVIRONMENT.md; not this run): for reference.
@@ -141,8 +140,8 @@ def cold_start_checks(results: RunResults) -> list[Check]:
             f"cold start, {c.what}",
             c.median_s,
             "{:.2f} s",
-            "≤ 1 s",
-            c.median_s <= COLD_START_S,
+            f"≤ {c.target_s:g} s",
+            c.median_s <= c.target_s,
         )
         for c in results.cold_starts
     ]

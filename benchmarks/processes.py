@@ -58,9 +58,14 @@ class ProcessGroup:
         self._stop_timeout = stop_timeout
 
     def start(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        cwd: Path | None = None,
     ) -> Child:
-        """Start ``argv`` with ``env`` added to this process's environment."""
+        """Start ``argv`` with ``env`` added to this process's environment (in ``cwd``)."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("wb") as log:
             popen = subprocess.Popen(
@@ -70,6 +75,7 @@ class ProcessGroup:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                cwd=cwd,
             )
         child = Child(name, popen, log_path)
         self._children.append(child)

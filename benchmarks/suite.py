@@ -149,7 +149,9 @@ def cold_starts(group: ProcessGroup, runs: int, work: Path) -> list[ColdStart]:
         )
 
     def gateway(index: int) -> tuple[str, Child]:
-        url, child = start_gateway(group, [service_file("imagenet")], work, f"cold-gateway{index}")
+        files = [service_file("imagenet")]
+        env = {"GATEWAY_CACHE_DIR": str(work / "cache")}  # the runtimes' cache: built by now
+        url, child = start_gateway(group, files, work, f"cold-gateway{index}", env=env)
         return f"{url}/predict/imagenet", child
 
     imagenet = PAYLOADS["imagenet"]()

@@ -38,9 +38,9 @@ class Target:
         return self.base_url + self.path
 
 
-def service_file(model: str) -> Path:
-    """The FDL file that defines ``model`` in this repository."""
-    return REPO_ROOT / "model_images" / model / "service.yaml"
+def service_file(model: str, root: Path = REPO_ROOT) -> Path:
+    """The FDL file that defines ``model`` in this repository (or the checkout at ``root``)."""
+    return root / "model_images" / model / "service.yaml"
 
 
 def runtime_env(model: str, data_dir: Path) -> dict[str, str]:
@@ -65,8 +65,10 @@ def start_runtime(
     work_dir: Path,
     name: str = "direct",
     overrides: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> tuple[Target, Child]:
-    """Start ``model``'s runtime on its own free port, the way the gateway would."""
+    """Start ``model``'s runtime on its own free port, the way the gateway would (``cwd``:
+    the code of the checkout there)."""
     port = free_port()
     env = {
         **runtime_env(model, work_dir),
@@ -79,6 +81,7 @@ def start_runtime(
         [sys.executable, "-m", "runtimes.onnx"],
         env,
         work_dir / f"{name}-{model}-runtime.log",
+        cwd=cwd,
     )
     return Target(name, f"http://127.0.0.1:{port}", "/predict"), child
 
@@ -89,11 +92,14 @@ def start_gateway(
     work_dir: Path,
     log_name: str = "gateway",
     grpc_port: int = 0,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> tuple[str, Child]:
     """Start ``gateway serve`` (and, through it, a runtime per service); returns its base URL.
 
     Its OIP gRPC server listens on ``grpc_port`` (0: none, so that gateways started one after
-    the other never wait for the same port)."""
+    the other never wait for the same port); ``env`` adds to its environment, ``cwd`` runs the
+    code of the checkout there."""
     port = free_port()
     argv = [sys.executable, "-m", "gateway", "serve", "--port", str(port)]
     argv += ["--grpc-port", str(grpc_port)]
@@ -102,8 +108,9 @@ def start_gateway(
     env = {
         "GATEWAY_DATA_DIR": str(work_dir / f"{log_name}-data"),
         "GATEWAY_LOG_LEVEL": LOG_LEVEL,
+        **(env or {}),
     }
-    child = group.start("gateway", argv, env, work_dir / f"{log_name}.log")
+    child = group.start("gateway", argv, env, work_dir / f"{log_name}.log", cwd=cwd)
     return f"http://127.0.0.1:{port}", child
 
 

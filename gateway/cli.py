@@ -12,13 +12,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
-from gateway.client import ApiError, Client
 from gateway.errors import GatewayError
+
+if TYPE_CHECKING:  # imported where used: `gateway serve` starts its runtimes before httpx loads
+    from gateway.client import Client
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,20 +26,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except ApiError as exc:
-        print(f"error: {exc.message} ({exc.status_code} {exc.code})", file=sys.stderr)
-        return 1
-    except GatewayError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
-    except httpx.HTTPError as exc:
-        print(f"error: cannot reach the gateway at {args.url}: {exc}", file=sys.stderr)
-        return 3
-    except (OSError, TimeoutError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        return _failed(exc, args.url)
+
+
+def _failed(exc: Exception, url: str) -> int:
+    """One clear line on stderr for what a command may meet, and its exit status; else raise."""
+    import httpx
+
+    from gateway.client import ApiError
+
+    if isinstance(exc, ApiError):
+        print(f"error: {exc.message} ({exc.status_code} {exc.code})", file=sys.stderr)
+        return 1
+    if isinstance(exc, GatewayError):
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    if isinstance(exc, httpx.HTTPError):
+        print(f"error: cannot reach the gateway at {url}: {exc}", file=sys.stderr)
+        return 3
+    if isinstance(exc, (OSError, TimeoutError)):
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    raise exc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def client(args: argparse.Namespace) -> Client:
     """The API client for the gateway the command line points at."""
+    from gateway.client import Client
+
     return Client(args.url, token=args.token)
 
 

@@ -8,16 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
-
-from gateway.client import Client, output_files, target_path
+# rich and the client (httpx) are imported by the commands that use them, not with the parser:
+# `gateway serve` starts its runtimes before it loads either.
 
 _LISTED = 10  # output keys printed after `submit --wait`; the rest are counted
 
@@ -59,6 +51,10 @@ def _done(job: dict[str, Any]) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gateway.client import Client
+
     files = _files(args.paths)
     with Client(args.url, token=args.token) as gw:
         job = gw.submit_job(args.service, *files)
@@ -97,12 +93,18 @@ def _where(args: argparse.Namespace, job: dict[str, Any]) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from gateway.client import Client
+
     with Client(args.url, token=args.token) as gw:
         print(json.dumps(gw.job(args.job_id), indent=2))
     return 0
 
 
 def _results(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gateway.client import Client, output_files, target_path
+
     folder: Path = args.output or Path(args.job_id)
     with Client(args.url, token=args.token) as gw:
         job = gw.job(args.job_id, results=False)

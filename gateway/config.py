@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     runtime_start_timeout: float = Field(default=120.0, gt=0)
     runtime_threads: int = Field(default=0, ge=0, description="0: from the service's cpu")
     restart_backoff_max: float = Field(default=5.0, gt=0)
+    cache_dir: Path | None = Field(
+        default=None, description="runtimes' optimised models, kept between starts; None: "
+        "data_dir/cache",
+    )  # fmt: skip
 
     # The Kubernetes backends (knative, deployment).
     kube_namespace: str = "default"

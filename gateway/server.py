@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-from starlette.applications import Starlette
+from typing import TYPE_CHECKING, Any
 
 from gateway.auth import check_exposure
 from gateway.config import Settings
 from gateway.hardening import harden
-from gateway.http_protocol import JsonErrorProtocol
 from gateway.services import ServiceSpec, StorageSpec, load_file
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+STARTUP_FAILURE = 3  # the exit status of a server that could not start (uvicorn's)
 LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
 
 
@@ -38,7 +41,6 @@ def serve_command(args: argparse.Namespace) -> int:
     # Set before grpc loads: the local backend forks runtime processes (and execs them at once)
     # while gRPC runs; grpc's fork handlers have nothing to do there but log that they skipped.
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
-    from gateway.app import create_app
 
     overrides: dict[str, object] = {}
     if args.host:
@@ -64,29 +66,68 @@ def serve_command(args: argparse.Namespace) -> int:
             logging.getLogger("gateway").warning("%s", line)
         specs.extend(document.services)
         storage.update(document.storage)
-    run_app(create_app(settings, specs, storage=storage, serve_grpc=True), settings)
+    run_app(lambda: _build(settings, specs, storage), settings)
     return 0
 
 
-def run_app(app: Starlette, settings: Settings) -> None:
-    """Serve a gateway app as `gateway serve` does (uvloop, httptools, graceful SIGTERM)."""
-    import uvicorn
+async def _build(
+    settings: Settings, specs: Sequence[ServiceSpec], storage: Mapping[str, StorageSpec]
+) -> Starlette:
+    """The gateway app, built after the local runtimes were started: each runtime imports and
+    loads its model while the gateway imports and builds the rest of itself."""
+    from gateway.backends import build_backends
+    from gateway.backends.local import LocalBackend
+
+    local = LocalBackend(settings) if "local" in settings.backends else None
+    if local is not None:
+        await local.start_early(specs)
+    from gateway.app import create_app
+
+    backends = build_backends(settings, local=local)
+    return create_app(settings, specs, backends=backends, storage=storage, serve_grpc=True)
+
+
+def run_app(app: Starlette | Callable[[], Awaitable[Starlette]], settings: Settings) -> None:
+    """Serve a gateway app as `gateway serve` does (uvloop, httptools, graceful SIGTERM).
+
+    ``app`` may be a coroutine function that builds it on the event loop that serves it (so it
+    may start processes of its own first); exits with `STARTUP_FAILURE` if it cannot serve."""
+    import uvloop
 
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the handler that
     # was there before it: with the default one the process would end "killed by SIGTERM" (143)
     # although it answered every request. A completed graceful shutdown exits 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http=JsonErrorProtocol,  # httptools, with our JSON body on requests it cannot parse
-        access_log=False,
-        log_level=settings.log_level,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
+
+    async def serve() -> bool:
+        from starlette.applications import Starlette
+
+        built = app if isinstance(app, Starlette) else await app()
+        import uvicorn  # here: gateway serve starts its runtimes before this import
+
+        from gateway.http_protocol import JsonErrorProtocol
+
+        config = uvicorn.Config(
+            built,
+            host=settings.host,
+            port=settings.port,
+            http=JsonErrorProtocol,  # httptools, with our JSON body on requests it cannot parse
+            access_log=False,
+            log_level=settings.log_level,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+        server = uvicorn.Server(config)
+        await server.serve()
+        return server.started
+
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            started = runner.run(serve())
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn already shut down gracefully
+        return
+    if not started:
+        sys.exit(STARTUP_FAILURE)
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

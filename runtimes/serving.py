@@ -9,13 +9,14 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-import uvicorn
 from pydantic import ValidationError
-from starlette.applications import Starlette
 
 from runtimes.prctl import forbid_inspection
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 class ServedSettings(Protocol):
@@ -63,8 +64,11 @@ def serve(
     )
     where = settings.unix_socket or f"{settings.host}:{settings.port}"
     logging.getLogger(prog).info("serving %s on %s", describe(settings), where)
+    app = create_app(settings)
+    import uvicorn  # after create_app, which may start work (a model loading) to overlap it
+
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         uds=str(settings.unix_socket) if settings.unix_socket else None,

@@ -7,15 +7,16 @@ from gateway.backends.local import LocalBackend
 from gateway.config import Settings
 
 
-def build_backends(settings: Settings) -> dict[str, Backend]:
-    """The backends enabled by ``settings.backends``, by name.
+def build_backends(settings: Settings, local: LocalBackend | None = None) -> dict[str, Backend]:
+    """The backends enabled by ``settings.backends``, by name (``local``: the one already made,
+    which ``gateway serve`` starts its runtimes on before it builds the rest).
 
     The Kubernetes backends connect lazily (in-cluster config, else the kubeconfig) on first use.
     """
     built: dict[str, Backend] = {}
     for name in settings.backends:
         if name == "local":
-            built[name] = LocalBackend(settings)
+            built[name] = local or LocalBackend(settings)
         elif name == "knative":  # the kubernetes client costs ~60 MB: only where it is used
             from gateway.backends.knative import KnativeBackend
 

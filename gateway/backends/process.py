@@ -22,6 +22,7 @@ from gateway.backends.sockets import probe
 from runtimes.auth import TOKEN_ENV, new_token
 from runtimes.environment import runtime_environment
 from runtimes.prctl import set_parent_death_signal
+from runtimes.readiness import READY_FD_ENV, ReadyPipe
 
 log = logging.getLogger("gateway.local")
 
@@ -70,11 +71,16 @@ class RuntimeProcess:
         self._proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._spawned = asyncio.Event()  # the first process was started (or failed to start)
         self._stopping = False
 
     def start(self) -> None:
         """Begin supervising (returns at once; `wait_ready` waits for the first readiness)."""
         self._task = asyncio.create_task(self._supervise(), name=f"runtime-{self.name}")
+
+    async def spawned(self) -> None:
+        """Return once the first process was started (or its start failed)."""
+        await self._spawned.wait()
 
     async def wait_ready(self, timeout: float) -> bool:
         """True once the runtime answered ready within `timeout` seconds."""
@@ -90,10 +96,14 @@ class RuntimeProcess:
         backoff = 0.2
         while not self._stopping:
             started = time.monotonic()
+            pipe = ReadyPipe()  # the runtime says when it serves: no waiting for the next poll
             try:
-                await self._run_once()
+                await self._run_once(pipe)
             except Exception:  # never let the supervisor die: log and restart
                 log.exception("runtime %s: supervisor error", self.name)
+            finally:
+                pipe.close()
+                self._spawned.set()
             if self._stopping:
                 break
             self._ready.clear()
@@ -105,13 +115,14 @@ class RuntimeProcess:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._backoff_max)
 
-    async def _run_once(self) -> None:
+    async def _run_once(self, pipe: ReadyPipe) -> None:
         self.socket_path.unlink(missing_ok=True)  # left by the runtime that died
         config = {
             **self._env,
             "RUNTIME_HOST": "127.0.0.1",  # its gRPC port's, if any
             "RUNTIME_UNIX_SOCKET": str(self.socket_path),
             TOKEN_ENV: self.token,
+            READY_FD_ENV: str(pipe.child_fd),
         }
         grpc_target = None
         if self._grpc:  # the runtime's gRPC port is advertised the same way as its HTTP port
@@ -128,13 +139,16 @@ class RuntimeProcess:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=logfile,
                 stderr=asyncio.subprocess.STDOUT,
+                pass_fds=(pipe.child_fd,),
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                 start_new_session=True,  # a Ctrl-C in the terminal stops the gateway, not this
             )
+        pipe.child_started()
+        self._spawned.set()
         proc = self._proc
         url = f"unix:{self.socket_path}"
         log.info("runtime %s: started pid %d on %s", self.name, proc.pid, url)
-        if await self._await_ready(proc):
+        if await self._await_ready(proc, pipe):
             self.state, self.base_url, self.grpc_target = "ready", url, grpc_target
             self._ready.set()
             log.info("runtime %s: ready in %.2f s at %s", self.name, time.monotonic() - t0, url)
@@ -145,12 +159,12 @@ class RuntimeProcess:
         if not self.detail.startswith("not ready"):
             self.detail = f"exited with code {returncode}, log: {self._log_path}"
 
-    async def _await_ready(self, proc: asyncio.subprocess.Process) -> bool:
+    async def _await_ready(self, proc: asyncio.subprocess.Process, pipe: ReadyPipe) -> bool:
         deadline = time.monotonic() + self._start_timeout
         while proc.returncode is None and time.monotonic() < deadline and not self._stopping:
             if await probe(self.socket_path, "/v2/health/ready", timeout=1.0) == 200:
                 return True
-            await asyncio.sleep(0.05)
+            await pipe.wait(0.05)
         return False
 
     async def stop(self, grace: float = 5.0) -> None:

@@ -8,25 +8,37 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from PIL import Image
-
-from runtimes.onnx.app import create_app
 from runtimes.onnx.config import RuntimeSettings
+from runtimes.onnx.preload import Preload
 from runtimes.serving import serve
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve the model the environment names until interrupted."""
-    # Our own max_pixels check refuses oversized images; Pillow's warning would only be noise.
-    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
     return serve(
         "runtimes.onnx",
         RuntimeSettings,
-        create_app,
+        _app,
         argv,
         describe=lambda s: f"{s.name} ({s.model_path})",
     )
+
+
+def _app(settings: RuntimeSettings) -> Starlette:
+    """The app, imported and built while the model loads (`Preload`)."""
+    preload = Preload(settings)
+    from PIL import Image
+
+    from runtimes.onnx.app import create_app
+
+    # Our own max_pixels check refuses oversized images; Pillow's warning would only be noise.
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    return create_app(settings, loader=preload.loader)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -40,6 +40,7 @@ from runtimes.onnx.inputs import read_body, read_images
 from runtimes.onnx.metrics import RuntimeMetrics
 from runtimes.onnx.model import PLATFORM
 from runtimes.onnx.oip import encode_response, parse_request
+from runtimes.readiness import notify_ready
 
 log = logging.getLogger(__name__)
 
@@ -191,16 +192,24 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         grpc_server = None
-        if settings.grpc_port is not None:  # before loading: a taken port stops the start
-            # imported here: a runtime without gRPC (a Knative revision) starts without grpcio
-            from runtimes.onnx.grpc_server import GrpcServer
-
-            grpc_server = GrpcServer(state, SERVER_METADATA["name"], SERVER_METADATA["version"])
-            await grpc_server.start()
-        loading = asyncio.create_task(_load(state, load), name="load-model")
+        listening = asyncio.Event()  # the model may say "ready" once gRPC listens too
+        # The model loads (in a thread) while gRPC starts; a taken port still stops the start.
+        loading = asyncio.create_task(_load(state, load, listening), name="load-model")
         try:
+            if settings.grpc_port is not None:
+                # imported here: a runtime without gRPC (a Knative revision) starts without grpcio
+                from runtimes.onnx.grpc_server import GrpcServer
+
+                name, version = SERVER_METADATA["name"], SERVER_METADATA["version"]
+                grpc_server = GrpcServer(state, name, version)
+                await grpc_server.start()
+            listening.set()
             yield
         finally:
+            # A failed start has no "ready" to say; a loaded model may still wait for its first
+            # batch before it adds the one-thread session: neither is worth waiting for.
+            if not listening.is_set() or state.service is not None:
+                loading.cancel()
             if grpc_server is not None:
                 await grpc_server.stop(grace=5.0)
             if not loading.done():
@@ -238,18 +247,40 @@ def create_app(
     )
 
 
-async def _load(state: _State, load: Loader) -> None:
-    """Load the model in a thread; once it serves, add the one-thread session the same way."""
+async def _load(state: _State, load: Loader, listening: asyncio.Event) -> None:
+    """Load the model in a thread; once it serves (and ``listening``), tell the starting process
+    (``ready_fd``); once the first batch ran, add the one-thread session the same way (loading it
+    earlier would take the cores from the first requests)."""
+    answered = _FirstBatch(state.metrics)
     try:
-        service = await asyncio.to_thread(load, state.settings, state.metrics)
+        service = await asyncio.to_thread(load, state.settings, answered)
         await service.start()
     except Exception as exc:
         log.exception("could not load model %s", state.settings.name)
         state.failure = f"model {state.settings.name} failed to load: {exc}"
         return
     state.service = service
+    await listening.wait()
+    if state.settings.ready_fd is not None:
+        notify_ready(state.settings.ready_fd)
     if service.model.wants_narrow and service.slots > 1:
+        await answered.wait()
         await asyncio.to_thread(service.load_narrow)
+
+
+class _FirstBatch:
+    """The batcher's observer: passes each batch on to ``metrics``; `wait` returns once one ran."""
+
+    def __init__(self, metrics: BatchObserver) -> None:
+        self._metrics = metrics
+        self._ran = asyncio.Event()
+
+    def observe_batch(self, size: int, queue_seconds: Sequence[float], run_seconds: float) -> None:
+        self._metrics.observe_batch(size, queue_seconds, run_seconds)
+        self._ran.set()  # the batcher reports on the event loop
+
+    async def wait(self) -> None:
+        await self._ran.wait()
 
 
 def _as_serving_error(exc: Exception) -> ServingError:

@@ -42,6 +42,15 @@ class RuntimeSettings(BaseSettings):
         description="a run on all cores keeps its intra-op threads spinning until it returns "
         "(faster on a dedicated host, far slower when other processes want the cores)",
     )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="keeps the model's optimised graph between starts (optimized.py); unset: "
+        "optimised on every start",
+    )
+    ready_fd: int | None = Field(
+        default=None, ge=0, description="a pipe from the starting process: told once this "
+        "runtime serves (runtimes.readiness)",
+    )  # fmt: skip
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_pixels: int = Field(default=40_000_000, ge=1)
     max_files: int = Field(default=64, ge=1)

@@ -169,9 +169,15 @@ def load_service(
 ) -> ModelService:
     """Blocking: load the model and build its service, logging how long it took."""
     started = time.perf_counter()
-    model = OnnxModel.load(settings.model_path, threads=settings.threads, spin=settings.spin)
+    model = OnnxModel.load(
+        settings.model_path,
+        threads=settings.threads,
+        spin=settings.spin,
+        cache_dir=settings.cache_dir,
+    )
     service = ModelService(settings, model, observer=observer)
     service.warm_up()
+    service.preprocessor.warm_up()
     log.info(
         "model %s loaded in %.2f s, provider %s, %d threads, %d inference slots",
         settings.name,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from runtimes.onnx.optimized import open_cached
 from runtimes.onnx.tensors import OIP_TO_NUMPY, ORT_TO_OIP
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,19 @@ def _tensor_info(arg: Any) -> TensorInfo:
 class OnnxModel:
     """A loaded ONNX model; ``run`` is thread-safe and blocking (call it from a worker thread)."""
 
-    def __init__(self, session: Any, path: Path, threads: int, *, spin: bool = False) -> None:
+    def __init__(
+        self,
+        session: Any,
+        path: Path,
+        threads: int,
+        *,
+        spin: bool = False,
+        cache_dir: Path | None = None,
+    ) -> None:
         self._session = session
         self._narrow: Any = None
         self.path = path
+        self.cache_dir = cache_dir
         self.threads = threads
         self.spin = spin
         self.provider: str = session.get_providers()[0]
@@ -71,12 +81,16 @@ class OnnxModel:
         threads: int = 0,
         available: Collection[str] | None = None,
         spin: bool = False,
+        cache_dir: Path | None = None,
     ) -> OnnxModel:
         """Open ``path`` with CUDA when available (falling back to CPU), ``threads`` intra-op.
 
         ``spin``: the intra-op threads spin between the graph's nodes instead of sleeping and
         being woken for each one (faster for one request on all cores); they stop spinning as
         soon as a run returns, so an idle runtime takes no CPU.
+
+        ``cache_dir``: keep the optimised graph there and load it on later starts
+        (``optimized.py``; CPU sessions only).
 
         ``available`` stands for ``ort.get_available_providers()`` (what this build of ONNX
         Runtime has). When the GPU provider is asked for but cannot start (no GPU, no driver, a
@@ -87,6 +101,9 @@ class OnnxModel:
         providers = select_providers(
             ort.get_available_providers() if available is None else available
         )
+        if cache_dir is not None and providers == [_CPU]:
+            session = open_cached(path, lambda: _options(threads, spin=spin), providers, cache_dir)
+            return cls(session, path, threads, spin=spin, cache_dir=cache_dir)
         try:
             session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:
@@ -111,7 +128,9 @@ class OnnxModel:
         The wide session (``threads`` intra-op threads) is fastest for one request at a time;
         several one-thread runs side by side are fastest under load. The batcher picks per run.
         """
-        if self.wants_narrow:
+        if self.wants_narrow and self.cache_dir is not None:
+            self._narrow = open_cached(self.path, lambda: _options(1), [_CPU], self.cache_dir)
+        elif self.wants_narrow:
             self._narrow = ort.InferenceSession(
                 str(self.path), sess_options=_options(1), providers=[_CPU]
             )

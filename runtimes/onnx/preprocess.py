@@ -7,6 +7,7 @@ JPEGs are decoded at a reduced scale (``draft``) when the target is much smaller
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 
@@ -42,6 +43,13 @@ class Preprocessor:
         if self.spec.layout == "nhwc":
             return (h, w, c)
         return (c * h * w,)
+
+    def warm_up(self) -> None:
+        """Blocking: decode one small JPEG, so the first request does not load the codecs."""
+        buffer = io.BytesIO()
+        Image.new(self._mode, (16, 16)).save(buffer, format="JPEG")
+        with contextlib.suppress(PayloadTooLarge):  # a max_pixels below 256: codecs still load
+            self(buffer.getvalue())
 
     def __call__(self, data: bytes) -> np.ndarray:
         """Decode ``data`` and return one normalised sample; raises InvalidImage/PayloadTooLarge."""

@@ -3,6 +3,8 @@ tensors, requested outputs, and errors with their gRPC status codes."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -113,3 +115,17 @@ async def test_a_malformed_message_is_invalid_argument(digits_target: str) -> No
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await channel.unary_unary(method("ModelInfer"))(b"\xff\xff\xff\xff")
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_taken_grpc_port_stops_the_start() -> None:
+    """The model starts loading while gRPC starts; a port that cannot be bound still fails the
+    start, and nothing is left loading."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = create_app(service_settings("digits", host="127.0.0.1", grpc_port=port))
+        with pytest.raises(RuntimeError, match=str(port)):
+            async with app.router.lifespan_context(app):
+                pytest.fail("the runtime started on a taken gRPC port")
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "load-model"]

@@ -15,6 +15,7 @@ from runtimes.onnx.app import create_app
 from runtimes.onnx.batcher import BatchObserver
 from runtimes.onnx.config import RuntimeSettings
 from runtimes.onnx.inference import ModelService, load_service
+from runtimes.onnx.model import OnnxModel
 from tests.runtimes.conftest import sample_jpeg, service_settings, wait_ready
 from tests.support import digit_png, digits_holdout, free_port, server_process, top_labels
 
@@ -128,6 +129,41 @@ def test_real_process(tmp_path: Path) -> None:
             assert orjson.loads(too_big.content)["error"]["code"] == "payload_too_large"
             again = client.post("/predict", content=flower, headers={"content-type": "image/jpeg"})
             assert again.status_code == 200
+            # the model was preloaded before the app existed: its batches still reach /metrics
+            metrics = client.get("/metrics").text
+            assert 'runtime_batch_size_count{service="imagenet"} 2.0' in metrics
     log = server.log()
     assert "model imagenet loaded in" in log
     assert "CPUExecutionProvider" in log
+
+
+async def test_the_one_thread_session_comes_after_the_first_batch() -> None:
+    """It would take the cores from the first requests: it loads once the first batch ran."""
+    loaded: list[ModelService] = []
+
+    def loader(settings: RuntimeSettings, observer: BatchObserver) -> ModelService:
+        cpu = ["CPUExecutionProvider"]  # two slots, a CPU session: on any machine
+        model = OnnxModel.load(settings.model_path, threads=2, available=cpu)
+        loaded.append(ModelService(settings, model, slots=2, observer=observer))
+        return loaded[0]
+
+    registry = CollectorRegistry()
+    app = create_app(service_settings("imagenet"), registry=registry, loader=loader)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://runtime") as client,
+    ):
+        await wait_ready(client)
+        [service] = loaded
+        flower = sample_jpeg("flower.jpg")
+        answer = await client.post(
+            "/predict", content=flower, headers={"content-type": "image/jpeg"}
+        )
+        assert answer.status_code == 200
+        for _ in range(3000):  # until it is loaded (each step yields to the loading thread)
+            if not service.model.wants_narrow:
+                break
+            await asyncio.to_thread(lambda: None)
+    assert not service.model.wants_narrow
+    assert registry.get_sample_value("runtime_batch_size_count", {"service": "imagenet"}) == 1
