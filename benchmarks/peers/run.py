@@ -106,7 +106,7 @@ def run(
     log(f"{len(contenders)} servers x settings, {options.rounds} round(s): about {minutes:.0f} min")
     for index in range(options.rounds):
         log(f"round {index + 1}/{options.rounds}: the single-request limit...")
-        limits.append(single_limit(group, work))
+        limits.append(single_limit(group, work, "imagenet"))
         order = contenders if index % 2 == 0 else list(reversed(contenders))
         for contender in order:
             row = contender.row
@@ -199,7 +199,7 @@ def _gateway(group: ProcessGroup, work: Path) -> Launch:
 
 def _in_process(group: ProcessGroup, work: Path) -> Launch:
     work.mkdir(parents=True, exist_ok=True)
-    url, child = start_gateway(group, [in_process_file(work)], work, "gateway-in-process")
+    url, child = start_gateway(group, [in_process_file(work, "imagenet")], work, "gateway-in-process")
     return Launch(url, url + READY_PATH, child)
 
 
