@@ -64,7 +64,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 types: $(VENV)/.installed
-	$(BIN)/mypy gateway runtimes
+	$(BIN)/mypy gateway runtimes benchmarks
 
 contract: $(VENV)/.installed
 	$(BIN)/lint-imports
