@@ -81,16 +81,17 @@ class ProcessGroup:
         self._children.append(child)
         return child
 
-    def stop(self, child: Child) -> None:
+    def stop(self, child: Child, grace: float | None = None) -> None:
         """SIGTERM the child, then SIGKILL its whole process group (whatever it left behind).
 
         Only the child gets the SIGTERM, so a gateway can stop its runtimes itself rather than
-        see them die under it and restart them.
+        see them die under it and restart them. The SIGKILL comes once the child has exited or
+        after ``grace`` seconds (the group's ``stop_timeout`` by default).
         """
         if child.popen.poll() is None:
             child.popen.terminate()
         try:
-            child.popen.wait(self._stop_timeout)
+            child.popen.wait(self._stop_timeout if grace is None else grace)
         except subprocess.TimeoutExpired:
             pass
         _signal_group(child.popen, signal.SIGKILL)  # also reaps grandchildren left behind

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     kube_namespace: str = "default"
     kubeconfig: Path | None = Field(default=None, description="None: in-cluster, else ~/.kube")
     kube_request_timeout: float = Field(default=10.0, gt=0)
+    kube_watch_seconds: float = Field(
+        default=60.0, ge=1, description="a watch stream's length; the next resumes where it ended"
+    )
     knative_route: Literal["address", "url"] = Field(
         default="address", description="route to status.address.url (in-cluster) or status.url"
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks.payloads import imagenet_payload
 from benchmarks.peers.catalog import PEER_KEYS, PEERS_DIR, Peer, load_peer
 from benchmarks.peers.report import markdown
-from benchmarks.peers.run import Options, ours, peer_contenders, run
+from benchmarks.peers.run import READY_TIMEOUT_S, Options, ours, peer_contenders, run
 from benchmarks.peers.venvs import build_missing
 from benchmarks.processes import BenchmarkError, ProcessGroup, run_main
 
@@ -58,7 +58,7 @@ def bench(args: argparse.Namespace) -> str:
         rounds=args.rounds or (1 if args.quick else 2),
         seconds=args.seconds or (2.0 if args.quick else 6.0),
         warmup=args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0),
-        ready_timeout=300.0,  # a first start of Ray or BentoML imports a lot on a busy host
+        ready_timeout=READY_TIMEOUT_S,
     )
     jpeg = imagenet_payload().body
     contenders = ours(jpeg) + [c for peer in peers for c in peer_contenders(peer, jpeg)]

@@ -11,7 +11,6 @@ favours no one; the single-request limit is measured at the start of each round.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 import statistics
@@ -20,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 
 from benchmarks.loads import in_process_file, single_limit
 from benchmarks.payloads import Payload
 from benchmarks.peers.catalog import REPO_ROOT, Peer, Request, Setting
 from benchmarks.peers.report import GATEWAY, IN_PROCESS, OURS, RUNTIME, Limit, Row
+from benchmarks.peers.stop import stop_tree
 from benchmarks.processes import BenchmarkError, Child, ProcessGroup, free_port, wait_ready
 from benchmarks.stats import Stats
 from benchmarks.targets import READY_PATH, service_file, start_gateway, start_runtime
@@ -35,6 +34,7 @@ MODEL_DIR = service_file("imagenet").parent / "models"
 MODEL = MODEL_DIR / "efficientnet-lite0.onnx"
 LABELS = MODEL_DIR / "imagenet-labels.txt"
 EXPECT = "daisy"  # the flower photo's top-1 class, in every good answer
+READY_TIMEOUT_S = 300.0  # a first start of Ray or BentoML imports a lot on a busy 2-core host
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def peer_contenders(peer: Peer, jpeg: bytes) -> list[Contender]:
             Row(peer.title, setting.name),
             peer.build_request(jpeg),
             peer.expect,
-            functools.partial(_start_peer, peer, setting),
+            functools.partial(start_peer, peer, setting),
         )
         for setting in peer.settings
     ]
@@ -161,25 +161,9 @@ def measure(
         stop_tree(group, launch.child)
 
 
-def stop_tree(group: ProcessGroup, child: Child) -> None:
-    """Stop ``child`` and its process group, then whatever it started outside that group.
-
-    A server gets its SIGTERM first, so one that must shut down cleanly can (Ray Serve:
-    ``ray.shutdown()``); a process it started in a session of its own is not in its group, so
-    every descendant seen before the stop is killed after it if it still runs.
-    """
-    try:
-        descendants = psutil.Process(child.popen.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
-    group.stop(child)
-    for process in descendants:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-
-
-def check(url: str, request: Request, expect: str) -> None:
-    """One request, answered 200 with ``expect`` in the body, or a ``BenchmarkError``."""
+def check(url: str, request: Request, expect: str) -> str:
+    """One request, answered 200 with ``expect`` in the body (its start is returned), or a
+    ``BenchmarkError``."""
     try:
         answer = httpx.post(
             url, content=request.body, headers={"Content-Type": request.content_type}, timeout=120
@@ -190,6 +174,7 @@ def check(url: str, request: Request, expect: str) -> None:
         raise BenchmarkError(
             f"{url} answered {answer.status_code} without {expect!r}: {answer.text[:300]}"
         )
+    return answer.text[:80]
 
 
 def _gateway(group: ProcessGroup, work: Path) -> Launch:
@@ -208,8 +193,9 @@ def _runtime(group: ProcessGroup, work: Path) -> Launch:
     return Launch(target.base_url, target.ready_url, child)
 
 
-def _start_peer(peer: Peer, setting: Setting, group: ProcessGroup, work: Path) -> Launch:
-    """``server.py`` in the peer's virtualenv, on a free loopback port."""
+def start_peer(peer: Peer, setting: Setting, group: ProcessGroup, work: Path) -> Launch:
+    """``server.py`` in the peer's virtualenv, on a free loopback port, as the launch contract
+    says (see ``benchmarks.peers``); its output goes to a log file in ``work``."""
     if not peer.venv_python.is_file():
         raise BenchmarkError(f"{peer.venv} is missing (run without --skip-build)")
     port = free_port()

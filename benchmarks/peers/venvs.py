@@ -1,11 +1,14 @@
 """Each peer's own virtualenv, ``.venv-peers/<key>``, built from its ``requirements.txt``.
 
 A virtualenv is (re)built when its marker file ``.installed`` is missing or older than the
-requirements file, the way the Makefile builds ``.venv``; pip's own progress goes to stderr.
+requirements file, the way the Makefile builds ``.venv`` (pip quiet but for its errors, which go
+to stderr).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -37,7 +40,7 @@ def build(peer: Peer) -> None:
             raise BenchmarkError(f"{peer.python} is not installed: cannot build {peer.venv}")
         _call([python, "-m", "venv", str(peer.venv)], peer)
     pip = [str(peer.venv_python), "-m", "pip", "install", "--disable-pip-version-check"]
-    _call([*pip, "-r", str(peer.requirements)], peer)
+    _call([*pip, "--progress-bar", "off", "-qq", "-r", str(peer.requirements)], peer)
     marker(peer).touch()
 
 
@@ -48,7 +51,18 @@ def build_missing(peers: Sequence[Peer], log: Callable[[str], None]) -> None:
         started = time.monotonic()
         log(f"building {_shown(peer.venv)} ({index}/{len(stale)})...")
         build(peer)
-        log(f"built {_shown(peer.venv)} in {time.monotonic() - started:.0f} s")
+        took = time.monotonic() - started
+        log(f"built {_shown(peer.venv)} in {took:.0f} s, {size_mib(peer):.0f} MiB")
+
+
+def size_mib(peer: Peer) -> float:
+    """The size of the peer's virtualenv on disk, in MiB (links counted as links)."""
+    total = 0
+    for root, _dirs, files in os.walk(peer.venv):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total / 2**20
 
 
 def _call(argv: list[str], peer: Peer) -> None:

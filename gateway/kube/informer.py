@@ -30,8 +30,6 @@ from gateway.kube.watch import Gone, follow
 log = logging.getLogger("gateway.kube")
 
 T = TypeVar("T")
-STREAM_REQUEST_TIMEOUTS = 6  # one watch lasts 6 request timeouts (60 s by default), the next
-# resumes from its last resourceVersion
 MAX_BACKOFF = 30.0
 
 
@@ -141,7 +139,7 @@ class Informer:
                 loop.call_soon_threadsafe(self._on_event, event)
 
         settings = self._kube.settings
-        seconds = max(1.0, STREAM_REQUEST_TIMEOUTS * settings.kube_request_timeout)
+        seconds = settings.kube_watch_seconds  # then the next resumes from the last version
         kwargs = {"label_selector": self._selector}
         while True:
             started = time.monotonic()

@@ -220,7 +220,9 @@ async def test_a_watch_whose_answer_never_comes_is_retried_not_an_error(fake_api
         return response
 
     fake_api.handler = slow_then_ready
-    settings = kube_settings("f", kube_request_timeout=0.2)
+    # the first watch's read times out after its length (1 s) and the request timeout (2 s);
+    # every other request has those 2 s to be answered, on a loaded machine too
+    settings = kube_settings("f", kube_request_timeout=2.0, kube_watch_seconds=1)
     backend = KnativeBackend(settings, make_api_client(fake_api.url))
     await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)
     assert (await backend.wait_ready("m", NO_HANG)).state == "ready"

@@ -187,19 +187,24 @@ async def test_state_follows_the_cluster_after_an_update_without_a_reconcile(
 async def test_the_watch_lists_again_after_410_gone_and_goes_on(
     kube_url: str, namespace: str, api_client: Any, emulator: TruthfulEmulator
 ) -> None:
-    settings = kube_settings(namespace, kube_request_timeout=0.2)  # watches of 1 s
+    # watches of 1 s, so that the next one soon asks from the old version; every other request
+    # keeps the default timeout (10 s), as a loaded machine needs
+    settings = kube_settings(namespace, kube_watch_seconds=1)
     backend = KnativeBackend(settings, make_api_client(kube_url))
     informer = backend._informer
     core = client.CoreV1Api(api_client)
+
+    async def listed(times: int) -> None:
+        while informer.lists < times:
+            await asyncio.sleep(0.05)
+
     try:
         await asyncio.wait_for(backend.deploy(SPEC), NO_HANG)
-        while informer.lists < 1:
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(listed(1), NO_HANG)
         other = {"metadata": {"name": "unrelated"}, "data": {"a": "b"}}  # a later version...
         await asyncio.to_thread(core.create_namespaced_config_map, namespace, other)
         emulator.compact()  # ...and the history before it compacted away
-        while informer.lists < 2:  # the next watch from its old version got 410: listed again
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(listed(2), NO_HANG)  # the next watch got 410: listed again
         await cluster.knative_ready(api_client, namespace, "m", "http://127.0.0.1:9")
         assert (await backend.wait_ready("m", NO_HANG)).state == "ready"
     finally:
