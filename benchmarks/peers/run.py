@@ -184,7 +184,8 @@ def _gateway(group: ProcessGroup, work: Path) -> Launch:
 
 def _in_process(group: ProcessGroup, work: Path) -> Launch:
     work.mkdir(parents=True, exist_ok=True)
-    url, child = start_gateway(group, [in_process_file(work, "imagenet")], work, "gateway-in-process")
+    in_process = [in_process_file(work, "imagenet")]
+    url, child = start_gateway(group, in_process, work, "gateway-in-process")
     return Launch(url, url + READY_PATH, child)
 
 
