@@ -32,7 +32,7 @@ def measure(runs: int, model_name: str = "imagenet") -> dict[str, float]:
     path = service_file(model_name)
     spec = yaml.safe_load(path.read_text())["services"][0]
     preprocessor = Preprocessor(PreprocessSpec(**spec["preprocess"]), max_pixels=40_000_000)
-    model = OnnxModel.load(path.parent / spec["model"], threads=usable_cores())
+    model = OnnxModel.load(path.parent / spec["model"], threads=usable_cores(), spin=True)
     data = PAYLOADS[model_name]().body
     name = model.input().name
     model.run({name: preprocessor(data)[None]})

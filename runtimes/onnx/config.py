@@ -38,9 +38,10 @@ class RuntimeSettings(BaseSettings):
     )
     threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads; 0: auto")
     spin: bool = Field(
-        default=False,
+        default=True,
         description="a run on all cores keeps its intra-op threads spinning until it returns "
-        "(faster on a dedicated host, far slower when other processes want the cores)",
+        "(as ONNX Runtime's own default does; faster for one request at a time; false on a host "
+        "where other processes want the cores)",
     )
     cache_dir: Path | None = Field(
         default=None,
