@@ -48,6 +48,7 @@ class Peer:
     settings: tuple[Setting, ...]
     build_request: Callable[[bytes], Request]  # JPEG bytes -> the request this peer takes
     python: str = "python3.11"  # the interpreter its virtualenv is made from
+    reference: bool = False  # a plain app, not a model server: shown beside the peers, apart
 
     @property
     def folder(self) -> Path:

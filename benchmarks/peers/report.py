@@ -28,6 +28,7 @@ class Row:
     server: str
     setting: str
     ours: bool = False
+    reference: bool = False  # a plain app (not a model server): compared apart from the peers
     runs: dict[int, list[Stats]] = field(default_factory=dict)
     failure: str = ""  # why it could not be measured, if it could not
 
@@ -67,9 +68,14 @@ def find(rows: Sequence[Row], setting: str) -> Row | None:
     return next((r for r in rows if r.ours and r.setting == setting), None)
 
 
-def best_peer(rows: Sequence[Row], clients: int) -> Row | None:
-    """The peer setting with the most images/s at ``clients`` (None if no peer was measured)."""
-    measured = [r for r in rows if not r.ours and not math.isnan(r.rps(clients))]
+def best_peer(rows: Sequence[Row], clients: int, *, reference: bool = False) -> Row | None:
+    """The peer setting with the most images/s at ``clients`` (None if no peer was measured);
+    ``reference``: among the plain reference apps instead of the model servers."""
+    measured = [
+        r
+        for r in rows
+        if not r.ours and r.reference == reference and not math.isnan(r.rps(clients))
+    ]
     return max(measured, key=lambda r: r.rps(clients), default=None)
 
 
@@ -109,12 +115,13 @@ def all_rows_table(rows: Sequence[Row], clients: Sequence[int]) -> list[str]:
 
 
 def headline_table(rows: Sequence[Row], clients: Sequence[int]) -> list[str]:
-    """Per load: the best peer's best setting against the gateway (and the in-process variant)."""
+    """Per load: the best peer's best setting against the gateway (and the in-process variant),
+    then the best plain reference app (no model server) against the gateway."""
     gateway, in_process = find(rows, GATEWAY), find(rows, IN_PROCESS)
     lines = [
         "| clients | best peer at this load (its setting) | img/s | this gateway img/s | ratio "
-        "| verdict | in process img/s | ratio | verdict |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| verdict | in process img/s | ratio | verdict | plain reference img/s | gateway / it |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c in clients:
         peer = best_peer(rows, c)
@@ -124,6 +131,10 @@ def headline_table(rows: Sequence[Row], clients: Sequence[int]) -> list[str]:
             rps = ours.rps(c) if ours else math.nan
             ratio = rps / peer_rps
             cells += [f"{rps:.1f}", f"{ratio:.2f}x", ratio_verdict(ratio, PEER_TARGET)]
+        plain = best_peer(rows, c, reference=True)
+        plain_rps = plain.rps(c) if plain else math.nan
+        gateway_rps = gateway.rps(c) if gateway else math.nan
+        cells += [f"{plain_rps:.1f}", f"{gateway_rps / plain_rps:.2f}x"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

@@ -83,7 +83,7 @@ def peer_contenders(peer: Peer, jpeg: bytes) -> list[Contender]:
     """Every setting of ``peer``, each with the request that peer takes."""
     return [
         Contender(
-            Row(peer.title, setting.name),
+            Row(peer.title, setting.name, reference=peer.reference),
             peer.build_request(jpeg),
             peer.expect,
             functools.partial(start_peer, peer, setting),

@@ -20,8 +20,14 @@ def stats(rps: float, p50_ms: float = 10.0, failures: int = 0) -> Stats:
     return Stats(1000, failures, rps, p50_ms=p50_ms, p99_ms=20.0, mean_ms=11.0)
 
 
-def row(server: str, setting: str, by_clients: dict[int, list[float]], ours: bool = False) -> Row:
-    measured = Row(server, setting, ours=ours)
+def row(
+    server: str,
+    setting: str,
+    by_clients: dict[int, list[float]],
+    ours: bool = False,
+    reference: bool = False,
+) -> Row:
+    measured = Row(server, setting, ours=ours, reference=reference)
     for clients, values in by_clients.items():
         for rps in values:
             measured.add(clients, stats(rps))
@@ -39,14 +45,17 @@ def rows() -> list[Row]:
 
 
 def test_the_headline_puts_each_load_against_the_best_peer_setting_at_that_load() -> None:
-    one, four = headline_table(rows(), [1, 4])[2:]
-    # the gateway's median of three rounds is 101: 101 / 110 = 0.92x, 0.18x short of 1.10x
+    plain = row("plain Starlette", "thread pool", {1: [202.0], 4: [200.0]}, reference=True)
+    one, four = headline_table([*rows(), plain], [1, 4])[2:]
+    # the gateway's median of three rounds is 101: 101 / 110 = 0.92x, 0.18x short of 1.10x;
+    # the plain reference app, faster than every peer, is compared apart (101 / 202 = 0.50x)
     assert one == (
         "| 1 | KServe 0.21, ORT 2 intra-op threads | 110.0 | 101.0 | 0.92x | MISS by 0.18x "
-        "| 120.0 | 1.09x | MISS by 0.01x |"
+        "| 120.0 | 1.09x | MISS by 0.01x | 202.0 | 0.50x |"
     )
     assert four == (
-        "| 4 | KServe 0.21, thread pool | 140.0 | 160.0 | 1.14x | PASS | 170.0 | 1.21x | PASS |"
+        "| 4 | KServe 0.21, thread pool | 140.0 | 160.0 | 1.14x | PASS | 170.0 | 1.21x | PASS "
+        "| 200.0 | 0.80x |"
     )
 
 

@@ -19,4 +19,5 @@ PEER = Peer(
         Setting("thread pool, ORT 2 threads", ("--threads", "2")),
     ),
     build_request=raw_request,
+    reference=True,
 )
