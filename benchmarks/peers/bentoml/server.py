@@ -7,21 +7,18 @@ runner's SIGTERM reaches BentoML's own process manager, which stops its workers.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
+
+from benchmarks.peers.launch import launch_parser
 
 HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--labels", required=True)
+    parser = launch_parser(__doc__)
     parser.add_argument("--workers", type=int, default=None, help="default: BentoML's (1)")
-    parser.add_argument("--threads", type=int, default=0, help="ORT intra-op threads (0: ORT's)")
     parser.add_argument("--batchable", action="store_true", help="adaptive batching")
     parser.add_argument("--max-batch-size", type=int, default=None)
     parser.add_argument("--max-latency-ms", type=int, default=None)

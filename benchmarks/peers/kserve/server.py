@@ -9,7 +9,6 @@ listens on 0.0.0.0 (hard-coded); its gRPC server gets a free port rather than it
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import socket
@@ -17,6 +16,7 @@ from typing import Any
 
 from kserve import Model, ModelServer, model_server
 
+from benchmarks.peers.launch import launch_parser
 from benchmarks.peers.serving import Classifier
 
 NAME = "flowers"
@@ -60,11 +60,7 @@ def free_port() -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(parents=[model_server.parser])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--labels", required=True)
-    parser.add_argument("--threads", type=int, default=0)
+    parser = launch_parser(parents=[model_server.parser])
     parser.add_argument("--thread-pool", action="store_true")
     args = parser.parse_args()
     kind = ThreadPoolFlowers if args.thread_pool else Flowers

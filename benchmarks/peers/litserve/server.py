@@ -8,12 +8,12 @@ its default).
 
 from __future__ import annotations
 
-import argparse
 import base64
 from typing import Any
 
 import litserve as ls
 
+from benchmarks.peers.launch import launch_parser
 from benchmarks.peers.serving import Classifier
 
 
@@ -41,11 +41,7 @@ class FlowersAPI(ls.LitAPI):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--labels", required=True)
-    parser.add_argument("--threads", type=int, default=0)
+    parser = launch_parser()
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     api = FlowersAPI(args.model, args.labels, args.threads)

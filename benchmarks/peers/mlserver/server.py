@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
+from benchmarks.peers.launch import launch_parser
+
 MODEL_NAME = "efficientnet"
 
 
@@ -54,12 +56,8 @@ def write_settings(folder: Path, args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--labels", required=True)
+    parser = launch_parser(__doc__)
     parser.add_argument("--parallel-workers", type=int, default=None, help="default: MLServer's")
-    parser.add_argument("--threads", type=int, default=0, help="ORT intra-op threads (0: ORT's)")
     args = parser.parse_args()
     children: list[subprocess.Popen[bytes]] = []
 

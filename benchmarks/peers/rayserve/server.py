@@ -21,6 +21,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from benchmarks.peers.launch import launch_parser
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -89,13 +91,9 @@ def build_app(args: argparse.Namespace) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--labels", required=True)
+    parser = launch_parser(__doc__)
     parser.add_argument("--replicas", type=int, default=None, help="default: Ray Serve's (1)")
     parser.add_argument("--max-ongoing-requests", type=int, default=None, help="default: 5")
-    parser.add_argument("--threads", type=int, default=0, help="ORT intra-op threads (0: ORT's)")
     parser.add_argument("--batch", action="store_true", help="@serve.batch")
     parser.add_argument("--max-batch-size", type=int, default=16)
     parser.add_argument("--batch-wait-s", type=float, default=0.005)

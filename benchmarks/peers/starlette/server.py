@@ -8,8 +8,6 @@ httptools, no access log, bound to 127.0.0.1.
 
 from __future__ import annotations
 
-import argparse
-
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -17,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from benchmarks.peers.launch import launch_parser
 from benchmarks.peers.serving import Classifier
 
 
@@ -34,11 +33,7 @@ def create_app(classifier: Classifier) -> Starlette:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--labels", required=True)
-    parser.add_argument("--threads", type=int, default=1)
+    parser = launch_parser(threads=1)
     args = parser.parse_args()
     app = create_app(Classifier(args.model, args.labels, args.threads))
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
