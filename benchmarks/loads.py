@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import socket
 import statistics
@@ -36,7 +35,7 @@ import yaml
 
 from benchmarks.cpu import tree_cpu_seconds
 from benchmarks.payloads import PAYLOADS, Payload
-from benchmarks.processes import BenchmarkError, ProcessGroup, run_main, wait_ready
+from benchmarks.processes import BenchmarkError, ProcessGroup, run_json_child, run_main, wait_ready
 from benchmarks.stats import Stats
 from benchmarks.targets import Target, service_file, start_gateway, start_runtime
 from benchmarks.wrk import run_wrk
@@ -111,16 +110,7 @@ def first_byte_ms(target: Target, payload: Payload, requests: int, expected: str
 def single_limit(group: ProcessGroup, work: Path, model: str) -> dict[str, float]:
     """``benchmarks.limit`` in a child process: decode, ORT and their sum in ms."""
     argv = [sys.executable, "-m", "benchmarks.limit", "--model", model]
-    child = group.start("limit", argv, {}, work / "limit.log")
-    try:
-        code = child.popen.wait(300)
-    finally:
-        group.stop(child)
-    lines = child.log_path.read_text(encoding="utf-8").strip().splitlines()
-    if code != 0 or not lines:
-        raise BenchmarkError(f"the limit measurement failed:\n{child.log_tail()}")
-    values: dict[str, float] = json.loads(lines[-1])
-    return values
+    return run_json_child(group, "the limit measurement", argv, work / "limit.log", 300)
 
 
 def run(args: argparse.Namespace) -> str:

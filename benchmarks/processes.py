@@ -7,6 +7,7 @@ every child itself.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -121,6 +122,23 @@ def _signal_group(popen: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         os.killpg(popen.pid, sig)  # start_new_session: the group id is the child's pid
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def run_json_child(
+    group: ProcessGroup, name: str, argv: Sequence[str], log_path: Path, timeout: float
+) -> dict[str, float]:
+    """Run a measuring child to its end; the JSON object its last line prints (``BenchmarkError``
+    if it fails or prints nothing)."""
+    child = group.start(name, argv, {}, log_path)
+    try:
+        code = child.popen.wait(timeout)
+    finally:
+        group.stop(child)
+    lines = child.log_path.read_text(encoding="utf-8").strip().splitlines()
+    if code != 0 or not lines:
+        raise BenchmarkError(f"{name} failed:\n{child.log_tail()}")
+    values: dict[str, float] = json.loads(lines[-1])
+    return values
 
 
 def wait_ready(children: Mapping[str, Child], timeout: float) -> None:

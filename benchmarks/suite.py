@@ -8,7 +8,6 @@ for the same count back to back), so each ratio compares runs made seconds apart
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 from benchmarks import memory
 from benchmarks.coldstart import ColdStart, measure_cold_start
 from benchmarks.payloads import PAYLOADS, Payload
-from benchmarks.processes import BenchmarkError, Child, ProcessGroup, wait_ready
+from benchmarks.processes import Child, ProcessGroup, run_json_child, wait_ready
 from benchmarks.protocols import measure_protocols
 from benchmarks.results import (
     BATCHING_OFF,
@@ -123,16 +122,7 @@ def _load(
 def ort_alone(group: ProcessGroup, seconds: float, work: Path) -> dict[str, float]:
     """Images/s of ONNX Runtime alone, measured in a child process with nothing else running."""
     argv = [sys.executable, "-m", "benchmarks.ort_alone", "--seconds", str(seconds)]
-    child = group.start("ort alone", argv, {}, work / "ort-alone.log")
-    try:
-        code = child.popen.wait(seconds * 3 + 120)
-    finally:
-        group.stop(child)
-    lines = child.log_path.read_text(encoding="utf-8").strip().splitlines()
-    if code != 0 or not lines:
-        raise BenchmarkError(f"ORT alone failed:\n{child.log_tail()}")
-    rates: dict[str, float] = json.loads(lines[-1])
-    return rates
+    return run_json_child(group, "ORT alone", argv, work / "ort-alone.log", seconds * 3 + 120)
 
 
 def cold_starts(group: ProcessGroup, runs: int, work: Path) -> list[ColdStart]:
