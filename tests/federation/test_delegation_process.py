@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.federation.members import member_env
 from tests.support import (
     DIGITS_YAML,
     ServerProcess,
@@ -151,7 +152,7 @@ def cloud(
     fdl = data_dir / "cloud.yaml"
     edge = f"http://127.0.0.1:{ports['edge']}"
     fdl.write_text(CLOUD_FDL.format(edge=edge, edge_admin=EDGE_ADMIN, shared=shared))
-    env = {**_env(data_dir, "cloud", CLOUD_ADMIN), "GATEWAY_JOB_RETRIES": "0"}
+    env = {**_delegating_env(data_dir, "cloud", CLOUD_ADMIN), "GATEWAY_JOB_RETRIES": "0"}
     with gateway_process(
         data_dir, DIGITS_YAML, fdl, env=env, port=ports["cloud"], ready_path="/health"
     ) as server:
@@ -167,7 +168,7 @@ def busy(
     data_dir = tmp_path_factory.mktemp("busy")
     fdl = data_dir / "busy.yaml"
     fdl.write_text(BUSY_FDL.format(hold_dir=hold_dir))
-    env = _env(data_dir, "busy", BUSY_ADMIN)
+    env = _delegating_env(data_dir, "busy", BUSY_ADMIN)
     with gateway_process(data_dir, fdl, env=env, port=ports["busy"]) as server:
         yield server
 
@@ -197,7 +198,7 @@ def edge(
         )
     )
     env = {
-        **_env(data_dir, "edge", EDGE_ADMIN),
+        **_delegating_env(data_dir, "edge", EDGE_ADMIN),
         "GATEWAY_MAX_INFLIGHT_PER_SERVICE": "1",
         "GATEWAY_MAX_QUEUE_PER_SERVICE": "0",
         "GATEWAY_DELEGATION_POLL_INTERVAL": "0.2",
@@ -207,16 +208,6 @@ def edge(
     ) as server:
         _wait_ready(server, EDGE_ADMIN, "hold")
         yield server
-
-
-def _env(data_dir: Path, cluster: str, admin: str) -> dict[str, str]:
-    return {
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_CLUSTER_ID": cluster,
-        "GATEWAY_ADMIN_TOKEN": admin,
-        "GATEWAY_RUNTIME_THREADS": "1",
-        "GATEWAY_RESTART_BACKOFF_MAX": "5",
-    }
 
 
 def _wait_ready(server: ServerProcess, admin: str, *names: str, timeout: float = 120) -> None:
@@ -416,3 +407,7 @@ def _wait_for(condition: object, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         time.sleep(0.02)
+
+
+def _delegating_env(data_dir: Path, cluster: str, admin: str) -> dict[str, str]:
+    return member_env(data_dir, cluster, admin, GATEWAY_RESTART_BACKOFF_MAX="5")

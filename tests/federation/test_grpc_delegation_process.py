@@ -20,6 +20,7 @@ import pytest
 
 from runtimes.oip import SERVICE
 from runtimes.oip import grpc_predict_v2_pb2 as pb
+from tests.federation.members import member_env
 from tests.support import (
     DIGITS_YAML,
     ServerProcess,
@@ -57,14 +58,13 @@ services:
 def _gateway(data_dir: Path, cluster: str, admin: str, fdl: Path, grpc_port: int) -> Any:
     port = free_port()
     command = python_command("-m", "gateway", "serve", "-f", str(fdl), "--port", str(port))
-    env = {
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_CLUSTER_ID": cluster,
-        "GATEWAY_ADMIN_TOKEN": admin,
-        "GATEWAY_RUNTIME_THREADS": "1",
-        "GATEWAY_GRPC_PORT": str(grpc_port),
-        "GATEWAY_RESTART_BACKOFF_MAX": "5",
-    }
+    env = member_env(
+        data_dir,
+        cluster,
+        admin,
+        GATEWAY_GRPC_PORT=str(grpc_port),
+        GATEWAY_RESTART_BACKOFF_MAX="5",
+    )
     return server_process(
         command, port=port, log_path=data_dir / "gateway.log", env=env, ready_path="/health"
     )

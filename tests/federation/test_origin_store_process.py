@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.federation.members import member_env
 from tests.seaweed import Seaweed
 from tests.support import ServerProcess, free_port, python_command, server_process
 
@@ -60,12 +61,7 @@ def _gateway(data_dir: Any, cluster: str, admin: str, fdl: dict[str, Any]) -> An
     path.write_text(json.dumps(fdl))  # JSON is YAML
     port = free_port()
     command = python_command("-m", "gateway", "serve", "-f", str(path), "--port", str(port))
-    env = {
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_CLUSTER_ID": cluster,
-        "GATEWAY_ADMIN_TOKEN": admin,
-        "GATEWAY_RUNTIME_THREADS": "1",
-    }
+    env = member_env(data_dir, cluster, admin)
     return server_process(command, port=port, log_path=data_dir / "gateway.log", env=env)
 
 

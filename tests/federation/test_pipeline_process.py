@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.federation.members import member_env
 from tests.support import ServerProcess, free_port, gateway_process
 
 T = TypeVar("T")
@@ -68,7 +69,7 @@ def ports() -> dict[str, int]:
 def _other(data_dir: Path, port: int) -> Any:
     fdl = data_dir / "other.yaml"
     fdl.write_text(OTHER_FDL)
-    return gateway_process(data_dir, fdl, env=_env(data_dir, "other", OTHER_ADMIN), port=port)
+    return gateway_process(data_dir, fdl, env=member_env(data_dir, "other", OTHER_ADMIN), port=port)
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +88,9 @@ def edge(
     fdl = data_dir / "edge.yaml"
     late = f"http://127.0.0.1:{ports['late']}"
     fdl.write_text(EDGE_FDL.format(cloud=cloud.url, late=late, admin=OTHER_ADMIN))
-    env = {**_env(data_dir, "edge", EDGE_ADMIN), "GATEWAY_DELEGATION_RETRY_INTERVAL": "0.3"}
+    env = {**member_env(data_dir, "edge", EDGE_ADMIN), "GATEWAY_DELEGATION_RETRY_INTERVAL": "0.3"}
     with gateway_process(data_dir, fdl, env=env, port=ports["edge"]) as server:
         yield server
-
-
-def _env(data_dir: Path, cluster: str, admin: str) -> dict[str, str]:
-    return {
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_CLUSTER_ID": cluster,
-        "GATEWAY_ADMIN_TOKEN": admin,
-        "GATEWAY_RUNTIME_THREADS": "1",
-    }
 
 
 @pytest.fixture(scope="module")
