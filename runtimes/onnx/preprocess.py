@@ -62,6 +62,9 @@ class Preprocessor:
             image = Image.open(io.BytesIO(data))
         except _BOMB as exc:
             raise PayloadTooLarge(f"image has too many pixels: {exc}") from None
+        except UnidentifiedImageError:
+            # Pillow's own message names the in-memory file object (``<_io.BytesIO at 0x...>``)
+            raise InvalidImage("not a decodable image: not a format this runtime reads") from None
         except _DECODE_ERRORS as exc:
             raise InvalidImage(f"not a decodable image: {exc}") from None
         try:

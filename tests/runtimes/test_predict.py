@@ -115,6 +115,16 @@ async def test_corrupt_and_truncated_images_are_422(
         assert error["message"]
 
 
+async def test_an_unreadable_body_is_named_without_python_internals(
+    imagenet: httpx.AsyncClient,
+) -> None:
+    response = await imagenet.post("/predict", content=b"garbage", headers=JPEG)
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert message.startswith("not a decodable image")
+    assert "BytesIO" not in message and "0x" not in message
+
+
 async def test_unsupported_media_type(imagenet: httpx.AsyncClient, flower: bytes) -> None:
     response = await imagenet.post(
         "/predict", content=flower, headers={"content-type": "text/plain"}
