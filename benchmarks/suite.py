@@ -29,6 +29,7 @@ from benchmarks.results import (
 )
 from benchmarks.stats import Stats
 from benchmarks.targets import (
+    BATCHING_OFF_ENV,
     Target,
     service_file,
     start_echo,
@@ -39,7 +40,6 @@ from benchmarks.targets import (
 from benchmarks.wrk import run_wrk
 
 ECHO_PAYLOAD = Payload(b'{"inputs": [1, 2, 3]}', "application/json")
-BATCHING_OFF_ENV = {"RUNTIME_BATCHING": '{"enabled": false}'}
 Log = Callable[[str], None]
 Key = tuple[str, str]  # (model, target)
 

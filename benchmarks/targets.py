@@ -19,6 +19,8 @@ from benchmarks.processes import Child, ProcessGroup, free_port
 
 READY_PATH = "/v2/health/ready"
 LOG_LEVEL = "warning"  # for both targets: request logging is not what is measured
+#: the one override the suite and `benchmarks.batching` make: the same runtime, batching off
+BATCHING_OFF_ENV = {"RUNTIME_BATCHING": '{"enabled": false}'}
 
 
 @dataclass(frozen=True)

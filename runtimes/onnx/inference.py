@@ -4,9 +4,12 @@
 its own error, the others still answer); ``infer`` runs raw tensors (Open Inference Protocol).
 Both go through the same batcher, so they share the inference slots fairly.
 
-An image crosses to a worker thread once: the inference thread that runs its batch also decodes
-it before the run and picks its top-k after, so the event loop only reads bodies and writes JSON,
-and a lone request makes one thread hop, not three.
+On the CPU an image crosses to a worker thread once: the inference thread that runs its batch
+also decodes it before the run and picks its top-k after, so the event loop only reads bodies and
+writes JSON, and a lone request makes one thread hop, not three. On a GPU one inference slot runs
+the batches and the CPU cores would idle behind it, so images are decoded side by side in a pool
+of their own (one thread per core) before they queue: the next batch is decoded while the GPU
+runs this one (on one core too: the GPU's runs wait on the device, not on the core).
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
 
-from runtimes.errors import InvalidInput, ServingError
+from runtimes.errors import InvalidInput, Overloaded, ServingError
 from runtimes.onnx.batcher import Batcher, BatchObserver
 from runtimes.onnx.config import RuntimeSettings
 from runtimes.onnx.model import OnnxModel, usable_cores
@@ -32,10 +36,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, eq=False)
 class ImageRequest:
-    """One encoded image and how many classes to answer; images batch together."""
+    """One encoded image and how many classes to answer; images batch together.
+
+    ``sample``: the image already decoded (the GPU's decoding pool), else the batch decodes it."""
 
     data: bytes
     top_k: int
+    sample: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +85,9 @@ class ModelService:
         if self._input.shape and self._input.shape[0] > 0:  # fixed batch dimension
             max_batch = min(max_batch, self._input.shape[0])
         cores = usable_cores()
-        self.slots = slots or (cores if model.provider == "CPUExecutionProvider" else 1)
+        on_cpu = model.provider == "CPUExecutionProvider"
+        self.slots = slots or (cores if on_cpu else 1)
+        self._decoders = None if on_cpu else ThreadPoolExecutor(cores, thread_name_prefix="decode")
         self.batcher: Batcher[Work, Result] = Batcher(
             self._run,
             max_batch_size=max_batch,
@@ -90,9 +99,14 @@ class ModelService:
         )
 
     def warm_up(self, *, exclusive: bool = True) -> None:
-        """Blocking: one run on a blank sample, so the first request pays no first-run cost."""
+        """Blocking: one run on a blank sample, so the first request pays no first-run cost.
+
+        On a GPU, one run per batch size: the first run of each input shape picks its
+        convolution kernels (cuDNN's search), which must not happen under load."""
         blank = np.zeros(self.preprocessor.sample_shape, dtype=np.float32)
-        self._scores([blank], exclusive)
+        sizes = 1 if self.model.provider == "CPUExecutionProvider" else self.batcher.max_batch_size
+        for size in range(1, sizes + 1):
+            self._scores([blank] * size, exclusive)
 
     def load_narrow(self) -> None:
         """Blocking: add the model's one-thread session (see ``OnnxModel.load_narrow``)."""
@@ -108,6 +122,8 @@ class ModelService:
     async def aclose(self) -> None:
         """Answer everything queued, then stop the worker threads."""
         await self.batcher.aclose()
+        if self._decoders is not None:
+            self._decoders.shutdown(wait=True)
 
     async def predict(
         self, images: Sequence[bytes], top_k: int
@@ -117,10 +133,20 @@ class ModelService:
 
     async def _predict_one(self, data: bytes, top_k: int) -> list[Prediction] | ServingError:
         try:
-            answer = await self.batcher.submit(ImageRequest(data, top_k))
+            answer = await self.batcher.submit(await self._image_request(data, top_k))
         except ServingError as exc:
             return exc
         return cast("list[Prediction] | ServingError", answer)
+
+    async def _image_request(self, data: bytes, top_k: int) -> ImageRequest:
+        """The queued form of an image: decoded now in the decoding pool, if there is one."""
+        if self._decoders is None:
+            return ImageRequest(data, top_k)
+        if self.batcher.queued >= self.batcher.max_queue:  # refuse before decoding, not after
+            raise Overloaded(f"the inference queue is full ({self.batcher.max_queue} waiting)")
+        loop = asyncio.get_running_loop()
+        sample = await loop.run_in_executor(self._decoders, self.preprocessor, data)
+        return ImageRequest(data, top_k, sample)
 
     async def infer(
         self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None
@@ -142,7 +168,8 @@ class ModelService:
         for work in batch:
             assert isinstance(work, ImageRequest)
             try:
-                arrays.append(self.preprocessor(work.data))
+                sample = work.sample
+                arrays.append(self.preprocessor(work.data) if sample is None else sample)
                 results.append([])  # filled in below
             except ServingError as exc:  # this image alone fails
                 results.append(exc)
