@@ -47,15 +47,36 @@ def provider(target: Target, model: str) -> str:
     return str(answer["execution_provider"])
 
 
-def batches(target: Target) -> tuple[float, float]:
-    """(requests, batches) the runtime has run so far: its batch-size histogram's sum and count."""
+#: what the runtime's histograms have counted so far: requests in batches, batches, run seconds
+COUNTERS = (
+    "runtime_batch_size_sum",
+    "runtime_batch_size_count",
+    "runtime_inference_duration_seconds_sum",
+)
+
+
+def counters(target: Target) -> dict[str, float]:
+    """The runtime's ``COUNTERS`` now (its ``/metrics``)."""
     text = httpx.get(f"{target.base_url}/metrics", timeout=10).text
-    values = {"runtime_batch_size_sum": 0.0, "runtime_batch_size_count": 0.0}
+    values = dict.fromkeys(COUNTERS, 0.0)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name in values:
                 values[sample.name] += sample.value
-    return values["runtime_batch_size_sum"], values["runtime_batch_size_count"]
+    return values
+
+
+def per_batch(before: dict[str, float], after: dict[str, float]) -> tuple[float, float]:
+    """Mean batch size and mean model-run ms of the batches run between two readings."""
+    runs = after["runtime_batch_size_count"] - before["runtime_batch_size_count"]
+    if not runs:
+        return 0.0, 0.0
+    requests = after["runtime_batch_size_sum"] - before["runtime_batch_size_sum"]
+    seconds = (
+        after["runtime_inference_duration_seconds_sum"]
+        - before["runtime_inference_duration_seconds_sum"]
+    )
+    return requests / runs, seconds / runs * 1000
 
 
 def gpu_name() -> str:
@@ -74,7 +95,7 @@ def gpu_name() -> str:
 def run(args: argparse.Namespace) -> str:
     payload = PAYLOADS[args.model]()
     points: dict[tuple[str, int], list[Stats]] = {}
-    sizes: dict[tuple[str, int], list[float]] = {}  # mean batch size of each run
+    sizes: dict[tuple[str, int], list[tuple[float, float]]] = {}  # mean batch size, run ms
     with tempfile.TemporaryDirectory(prefix="batching-") as tmp, ProcessGroup() as group:
         work = Path(tmp)
         on, on_child = start_runtime(group, args.model, work, name="batching-on")
@@ -91,7 +112,7 @@ def run(args: argparse.Namespace) -> str:
             for users in args.clients:
                 for name, target in targets.items():
                     prefix = work / "raw" / f"{name.replace(' ', '-')}-u{users}-r{round_index}"
-                    before = batches(target)
+                    before = counters(target)
                     stats = run_wrk(
                         group,
                         target.predict_url,
@@ -101,11 +122,7 @@ def run(args: argparse.Namespace) -> str:
                         prefix,
                         expect=EXPECTED[args.model],
                     )
-                    after = batches(target)
-                    runs = after[1] - before[1]
-                    sizes.setdefault((name, users), []).append(
-                        (after[0] - before[0]) / runs if runs else 0.0
-                    )
+                    sizes.setdefault((name, users), []).append(per_batch(before, counters(target)))
                     points.setdefault((name, users), []).append(stats)
                     _log(f"round {round_index + 1} {name} {users} client(s): {stats.rps:.1f}/s")
     return report(args, providers, points, sizes)
@@ -115,7 +132,7 @@ def report(
     args: argparse.Namespace,
     providers: dict[str, str],
     points: dict[tuple[str, int], list[Stats]],
-    sizes: dict[tuple[str, int], list[float]],
+    sizes: dict[tuple[str, int], list[tuple[float, float]]],
 ) -> str:
     """The markdown table: images/s, latency and mean batch size, on against off, per load."""
     device = gpu_name() if GPU_PROVIDER in providers.values() else ""
@@ -124,8 +141,8 @@ def report(
         f"Model: {args.model}, on {where}; {os.cpu_count()} CPU core(s), {platform.machine()}.",
         "",
         f"| clients | {ON} img/s | {OFF} img/s | on / off | p50 ms on / off | "
-        "p99 ms on / off | mean batch on | errors |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "p99 ms on / off | mean batch on | model run ms on / off | errors |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for users in args.clients:
         on, off = points[(ON, users)], points[(OFF, users)]
@@ -133,10 +150,12 @@ def report(
         p50 = [statistics.median(s.p50_ms for s in runs) for runs in (on, off)]
         p99 = [statistics.median(s.p99_ms for s in runs) for runs in (on, off)]
         errors = sum(s.failures for s in [*on, *off])
+        batch = statistics.median(size for size, _ in sizes[(ON, users)])
+        run_ms = [statistics.median(ms for _, ms in sizes[(name, users)]) for name in (ON, OFF)]
         lines.append(
             f"| {users} | {rps_on:.1f} | {rps_off:.1f} | {rps_on / rps_off:.2f}x | "
-            f"{p50[0]:.2f} / {p50[1]:.2f} | {p99[0]:.2f} / {p99[1]:.2f} | "
-            f"{statistics.median(sizes[(ON, users)]):.1f} | {errors} |"
+            f"{p50[0]:.2f} / {p50[1]:.2f} | {p99[0]:.2f} / {p99[1]:.2f} | {batch:.1f} | "
+            f"{run_ms[0]:.2f} / {run_ms[1]:.2f} | {errors} |"
         )
     lines += [
         "",

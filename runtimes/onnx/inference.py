@@ -88,6 +88,8 @@ class ModelService:
         on_cpu = model.provider == "CPUExecutionProvider"
         self.slots = slots or (cores if on_cpu else 1)
         self._decoders = None if on_cpu else ThreadPoolExecutor(cores, thread_name_prefix="decode")
+        if not on_cpu:
+            model.fix_batches(max_batch)
         self.batcher: Batcher[Work, Result] = Batcher(
             self._run,
             max_batch_size=max_batch,
@@ -101,11 +103,10 @@ class ModelService:
     def warm_up(self, *, exclusive: bool = True) -> None:
         """Blocking: one run on a blank sample, so the first request pays no first-run cost.
 
-        On a GPU, one run per batch size: the first run of each input shape picks its
-        convolution kernels (cuDNN's search), which must not happen under load."""
+        On a GPU, one run per fixed batch size (``fixed.py``): the first run of a session picks
+        its convolution kernels (cuDNN's search), which must not happen under load."""
         blank = np.zeros(self.preprocessor.sample_shape, dtype=np.float32)
-        sizes = 1 if self.model.provider == "CPUExecutionProvider" else self.batcher.max_batch_size
-        for size in range(1, sizes + 1):
+        for size in self.model.batch_sizes:
             self._scores([blank] * size, exclusive)
 
     def load_narrow(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from runtimes.onnx.fixed import FixedBatches, batch_of, batch_sizes
 from runtimes.onnx.optimized import open_cached
 from runtimes.onnx.tensors import OIP_TO_NUMPY, ORT_TO_OIP
 
@@ -65,6 +66,7 @@ class OnnxModel:
     ) -> None:
         self._session = session
         self._narrow: Any = None
+        self._fixed: FixedBatches | None = None
         self.path = path
         self.cache_dir = cache_dir
         self.threads = threads
@@ -135,6 +137,24 @@ class OnnxModel:
                 str(self.path), sess_options=_options(1), providers=[_CPU]
             )
 
+    def fix_batches(self, largest: int) -> None:
+        """Off the CPU, run batches of up to ``largest`` at fixed sizes (``fixed.py``): a session
+        per size. Only for a model whose inputs and outputs all have a dynamic first dimension."""
+        dynamic = all(t.shape[:1] == (-1,) for t in (*self.inputs, *self.outputs))
+        if self.provider == _CPU or not dynamic or self._fixed is not None:
+            return
+        providers = self._session.get_providers()
+        options = _options(self.threads, spin=self.spin)
+        self._fixed = FixedBatches(
+            lambda: ort.InferenceSession(str(self.path), sess_options=options, providers=providers),
+            batch_sizes(largest),
+        )
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        """The batch sizes runs happen at (``fix_batches``), else (1,): what to warm up."""
+        return self._fixed.sizes if self._fixed is not None else (1,)
+
     def input(self, name: str | None = None) -> TensorInfo:
         """The input called ``name`` (default: the first one)."""
         if name is None:
@@ -150,9 +170,13 @@ class OnnxModel:
     ) -> list[np.ndarray]:
         """Run the model; returns the requested outputs (default: all), in that order.
 
-        ``exclusive`` runs use the wide session; others the one-thread session once loaded.
+        ``exclusive`` runs use the wide session; others the one-thread session once loaded;
+        a batch that fits a fixed size (``fix_batches``) its session of that size.
         """
         names = list(outputs) if outputs else [o.name for o in self.outputs]
+        rows = batch_of(feeds) if self._fixed is not None else None
+        if self._fixed is not None and rows and self._fixed.size_for(rows):
+            return self._fixed.run(names, feeds, rows)
         result: list[np.ndarray] = self.session(exclusive=exclusive).run(names, dict(feeds))
         return result
 

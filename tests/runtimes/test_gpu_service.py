@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -100,21 +101,22 @@ async def test_a_full_queue_refuses_before_decoding() -> None:
         await service.aclose()
 
 
-def test_the_warm_up_runs_every_batch_size_on_a_gpu_and_one_on_the_cpu() -> None:
-    service = gpu_service(batching={"max_batch_size": 6})
+def warm_up_sizes(service: ModelService) -> list[int]:
+    """The batch sizes of the runs ``service.warm_up()`` makes."""
     sizes: list[int] = []
     run = service.model.run
 
-    def recording_run(
-        feeds: Mapping[str, np.ndarray], *args: object, **kw: bool
-    ) -> list[np.ndarray]:
+    def recording_run(feeds: Mapping[str, np.ndarray], *args: object, **kw: bool) -> list[Any]:
         sizes.append(len(next(iter(feeds.values()))))
         return run(feeds, *args, **kw)  # type: ignore[arg-type]
 
     service.model.run = recording_run  # type: ignore[method-assign]
     service.warm_up()
-    assert sizes == [1, 2, 3, 4, 5, 6]
-    sizes.clear()
-    service.model.provider = "CPUExecutionProvider"
-    service.warm_up()
-    assert sizes == [1]
+    return sizes
+
+
+def test_the_warm_up_runs_every_fixed_batch_size_on_a_gpu_and_one_on_the_cpu() -> None:
+    assert warm_up_sizes(gpu_service(batching={"max_batch_size": 6})) == [1, 2, 4, 6]
+    settings = service_settings("imagenet", batching={"max_batch_size": 6})
+    cpu = OnnxModel.load(settings.model_path, threads=1, available=["CPUExecutionProvider"])
+    assert warm_up_sizes(ModelService(settings, cpu)) == [1]
