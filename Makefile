@@ -13,7 +13,7 @@ MODELS := model_images/imagenet/models/efficientnet-lite0.onnx model_images/digi
 CHROMIUM := /usr/bin/chromium
 PIP_FLAGS := --disable-pip-version-check --progress-bar off -qq
 
-.PHONY: run test test-random install models lint types contract pytest bench bench-peers wrk clean proto
+.PHONY: run test test-random install models lint types contract pytest bench bench-peers bench-batching wrk clean proto
 
 include images.mk
 
@@ -89,6 +89,10 @@ bench: $(VENV)/.installed models wrk
 # one run (about 20 minutes); each peer's virtualenv is built under .venv-peers/ when missing.
 bench-peers: $(VENV)/.installed models wrk
 	$(BIN)/python -m benchmarks.peers
+
+# Batching on against off, on whatever provider ONNX Runtime finds (README: Batching on a GPU):
+bench-batching: $(VENV)/.installed models wrk
+	$(BIN)/python -m benchmarks.batching
 
 # wrk drives the load in `make bench` and `make bench-peers` (a test checks its script):
 # installed from Debian when missing (needs root or sudo).

@@ -98,9 +98,10 @@ def run(args: argparse.Namespace) -> str:
     sizes: dict[tuple[str, int], list[tuple[float, float]]] = {}  # mean batch size, run ms
     with tempfile.TemporaryDirectory(prefix="batching-") as tmp, ProcessGroup() as group:
         work = Path(tmp)
-        on, on_child = start_runtime(group, args.model, work, name="batching-on")
+        extra = dict(item.split("=", 1) for item in args.env)
+        on, on_child = start_runtime(group, args.model, work, name="batching-on", overrides=extra)
         off, off_child = start_runtime(
-            group, args.model, work, name="batching-off", overrides=BATCHING_OFF_ENV
+            group, args.model, work, name="batching-off", overrides=extra | BATCHING_OFF_ENV
         )
         wait_ready({on.ready_url: on_child, off.ready_url: off_child}, args.ready_timeout)
         targets = {ON: on, OFF: off}
@@ -138,7 +139,8 @@ def report(
     device = gpu_name() if GPU_PROVIDER in providers.values() else ""
     where = f"{providers[ON]}" + (f" ({device})" if device else "")
     lines = [
-        f"Model: {args.model}, on {where}; {os.cpu_count()} CPU core(s), {platform.machine()}.",
+        f"Model: {args.model}, on {where}; {os.cpu_count()} CPU core(s), {platform.machine()}"
+        + (f"; runtimes' environment adds {' '.join(args.env)}." if args.env else "."),
         "",
         f"| clients | {ON} img/s | {OFF} img/s | on / off | p50 ms on / off | "
         "p99 ms on / off | mean batch on | model run ms on / off | errors |",
@@ -184,6 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load point (5)")
     parser.add_argument("--clients", type=int, nargs="+", default=list(CLIENTS))
     parser.add_argument("--require-gpu", action="store_true", help="stop unless both use CUDA")
+    parser.add_argument(
+        "--env", nargs="*", default=[], metavar="KEY=VALUE", help="add to both runtimes' env"
+    )
     parser.add_argument("--ready-timeout", type=float, default=300.0, help="seconds (300)")
     parser.add_argument("--output", type=Path, default=RESULTS / "batching.md")
     args = parser.parse_args(argv)
