@@ -27,17 +27,14 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.payloads import PAYLOADS
+from benchmarks.loads import RESULTS, load_parser
+from benchmarks.payloads import EXPECTED, PAYLOADS
 from benchmarks.processes import BenchmarkError, ProcessGroup, run_main, wait_ready
 from benchmarks.stats import Stats
 from benchmarks.targets import BATCHING_OFF_ENV, Target, start_runtime
 from benchmarks.wrk import run_wrk
 
-RESULTS = Path(__file__).with_name("results")
-CLIENTS = (1, 4, 16, 64)
 ON, OFF = "batching on", "batching off"
-#: the top label each model's benchmark image must get (``benchmarks.payloads``)
-EXPECTED = {"imagenet": "daisy", "digits": "0"}
 GPU_PROVIDER = "CUDAExecutionProvider"
 
 
@@ -176,15 +173,7 @@ def _log(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.batching",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--model", choices=sorted(EXPECTED), default="imagenet")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (2)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load point (5)")
-    parser.add_argument("--clients", type=int, nargs="+", default=list(CLIENTS))
+    parser = load_parser("python -m benchmarks.batching", __doc__, rounds=2, seconds=5.0)
     parser.add_argument("--require-gpu", action="store_true", help="stop unless both use CUDA")
     parser.add_argument(
         "--env", nargs="*", default=[], metavar="KEY=VALUE", help="add to both runtimes' env"

@@ -8,7 +8,8 @@ process (``in_process: true``). Before the load, interleaved the same way: the s
 limit (``benchmarks.limit``, in its own process: decode + one ONNX Runtime call on every core) and
 each target's server time at 1 client, from the request's last byte to the response's first (a
 raw socket, every answer's top label checked: "daisy" for the flower, "0" for the digit). Load
-comes from wrk (closed loop, keep-alive; any non-2xx answer counts as an error). Then the
+comes from wrk (closed loop, keep-alive; an answer that is not a 200 with that label counts as an
+error). Then the
 gateway's own cost against issue 15's goals: the p50 it adds at 1 client (≤ 0.3 ms) and its
 images/s against the runtime's at each load (≥ 0.97x at 16 and 64 clients), and the CPU time it
 adds per request (all its processes, less the runtime alone's: the figure a busy machine disturbs
@@ -34,7 +35,7 @@ import orjson
 import yaml
 
 from benchmarks.cpu import tree_cpu_seconds
-from benchmarks.payloads import PAYLOADS, Payload
+from benchmarks.payloads import EXPECTED, PAYLOADS, Payload
 from benchmarks.processes import BenchmarkError, ProcessGroup, run_json_child, run_main, wait_ready
 from benchmarks.stats import Stats
 from benchmarks.targets import Target, service_file, start_gateway, start_runtime
@@ -47,8 +48,6 @@ LIMIT_TARGET = 1.15  # 1-client server time within 15 % of decode + one all-core
 ADDED_P50_TARGET_MS = 0.3  # the gateway's own cost: added p50 at 1 client ...
 THROUGHPUT_TARGET = 0.97  # ... and images/s against the runtime alone at these loads
 THROUGHPUT_LOADS = (16, 64)
-#: the top label each model's benchmark image must get (``benchmarks.payloads``)
-EXPECTED = {"imagenet": "daisy", "digits": "0"}
 
 
 def output_file(model: str) -> Path:
@@ -149,7 +148,10 @@ def run(args: argparse.Namespace) -> str:
                 for name, target in targets.items():
                     prefix = work / "raw" / f"{name.replace(' ', '-')}-u{users}-r{round_index}"
                     before = tree_cpu_seconds(pids[name])
-                    stats = run_wrk(group, target.predict_url, payload, users, args.seconds, prefix)
+                    stats = run_wrk(
+                        group, target.predict_url, payload, users, args.seconds, prefix,
+                        expect=EXPECTED[model],
+                    )  # fmt: skip
                     used = tree_cpu_seconds(pids[name]) - before
                     points.setdefault((name, users), []).append(stats)
                     cpu_us.setdefault((name, users), []).append(used / max(stats.requests, 1) * 1e6)
@@ -248,17 +250,23 @@ def own_cost(
     return lines
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def load_parser(prog: str, doc: str | None, rounds: int, seconds: float) -> argparse.ArgumentParser:
+    """The options every per-load benchmark of one model takes: model, rounds, seconds, clients."""
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.loads",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", choices=sorted(EXPECTED), default="imagenet")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
-    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per load point (8)")
-    parser.add_argument("--requests", type=int, default=200, help="1-client timed requests (200)")
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"interleaved rounds ({rounds})")
+    parser.add_argument(
+        "--seconds", type=float, default=seconds, help=f"seconds per load point ({seconds:g})"
+    )
     parser.add_argument("--clients", type=int, nargs="+", default=list(CLIENTS))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = load_parser("python -m benchmarks.loads", __doc__, rounds=3, seconds=8.0)
+    parser.add_argument("--requests", type=int, default=200, help="1-client timed requests (200)")
     parser.add_argument("--output", type=Path, help="markdown output file (see above)")
     args = parser.parse_args(argv)
     args.output = args.output or output_file(args.model)

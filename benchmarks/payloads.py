@@ -64,3 +64,5 @@ PAYLOADS: dict[str, Callable[[], Payload]] = {
     "imagenet": imagenet_payload,
     "digits": digits_payload,
 }
+#: the top label each model must answer for its payload: every good answer contains it
+EXPECTED = {"imagenet": "daisy", "digits": "0"}

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.loads import in_process_file, single_limit
-from benchmarks.payloads import Payload
+from benchmarks.payloads import EXPECTED, Payload
 from benchmarks.peers.catalog import REPO_ROOT, Peer, Request, Setting
 from benchmarks.peers.report import GATEWAY, IN_PROCESS, OURS, RUNTIME, Limit, Row
 from benchmarks.peers.stop import stop_tree
@@ -33,7 +33,7 @@ from benchmarks.wrk import run_wrk
 MODEL_DIR = service_file("imagenet").parent / "models"
 MODEL = MODEL_DIR / "efficientnet-lite0.onnx"
 LABELS = MODEL_DIR / "imagenet-labels.txt"
-EXPECT = "daisy"  # the flower photo's top-1 class, in every good answer
+EXPECT = EXPECTED["imagenet"]  # the flower photo's top-1 class, in every good answer
 READY_TIMEOUT_S = 300.0  # a first start of Ray or BentoML imports a lot on a busy 2-core host
 
 
