@@ -6,7 +6,8 @@ change with its default exhaustive search, 70-300 ms with the heuristic one, aga
 run of 1 image and 2.9 ms for 16 at a fixed shape. A batcher that sends batches of 1, then 3,
 then 2 to one session spends its time there. So a batch of n runs in the session of the smallest
 size >= n, zero-padded to that size, and keeps the first n rows of each output. The sizes are the
-powers of two below the largest batch, and the largest: at most half of a run is padding.
+powers of two below the largest batch, and the largest (at most half of a run is padding); for a
+largest batch above 32, powers of four or more, so that there are at most six sessions.
 """
 
 from __future__ import annotations
@@ -16,10 +17,23 @@ from typing import Any
 
 import numpy as np
 
+#: sessions at most: each holds its own copy of the weights on the GPU and warms up for ~1 s
+MOST_SIZES = 6
 
-def batch_sizes(largest: int) -> tuple[int, ...]:
-    """1, 2, 4... below ``largest``, then ``largest``."""
-    return (*(1 << k for k in range(largest.bit_length()) if 1 << k < largest), largest)
+
+def batch_sizes(largest: int, most: int = MOST_SIZES) -> tuple[int, ...]:
+    """1, 2, 4... below ``largest``, then ``largest``; by fours (1, 4, 16...), eights... instead
+    when that would make more than ``most`` sizes."""
+    factor = 2
+    while True:
+        sizes = [1]
+        while sizes[-1] * factor < largest:
+            sizes.append(sizes[-1] * factor)
+        if largest > 1:
+            sizes.append(largest)
+        if len(sizes) <= most:
+            return tuple(sizes)
+        factor *= 2
 
 
 def batch_of(feeds: Mapping[str, np.ndarray]) -> int | None:

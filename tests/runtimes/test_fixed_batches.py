@@ -17,10 +17,14 @@ from tests.runtimes.conftest import service_settings
 CPU = ["CPUExecutionProvider"]
 
 
-def test_sizes_are_powers_of_two_up_to_the_largest_batch() -> None:
+def test_sizes_are_powers_of_two_up_to_the_largest_batch_and_at_most_six() -> None:
     assert batch_sizes(16) == (1, 2, 4, 8, 16)
     assert batch_sizes(6) == (1, 2, 4, 6)
     assert batch_sizes(1) == (1,)
+    assert batch_sizes(32) == (1, 2, 4, 8, 16, 32)
+    assert batch_sizes(64) == (1, 4, 16, 64)  # seven powers of two: too many sessions
+    assert batch_sizes(1024) == (1, 4, 16, 64, 256, 1024)
+    assert batch_sizes(5000) == (1, 8, 64, 512, 4096, 5000)
     assert batch_of({"a": np.zeros((3, 2)), "b": np.zeros((3,))}) == 3
     assert batch_of({"a": np.zeros((3, 2)), "b": np.zeros((2,))}) is None
     assert batch_of({"a": np.zeros(())}) is None
