@@ -250,7 +250,7 @@ def create_app(
 async def _load(state: _State, load: Loader, listening: asyncio.Event) -> None:
     """Load the model in a thread; once it serves (and ``listening``), tell the starting process
     (``ready_fd``); once the first batch ran, add the one-thread session the same way (loading it
-    earlier would take the cores from the first requests)."""
+    earlier would take the cores from the first requests), then fit the batch size to the CPU."""
     answered = _FirstBatch(state.metrics)
     try:
         service = await asyncio.to_thread(load, state.settings, answered)
@@ -263,9 +263,10 @@ async def _load(state: _State, load: Loader, listening: asyncio.Event) -> None:
     await listening.wait()
     if state.settings.ready_fd is not None:
         notify_ready(state.settings.ready_fd)
+    await answered.wait()
     if service.model.wants_narrow and service.slots > 1:
-        await answered.wait()
         await asyncio.to_thread(service.load_narrow)
+    await asyncio.to_thread(service.fit_batch_size)
 
 
 class _FirstBatch:

@@ -26,6 +26,7 @@ import numpy as np
 
 from runtimes.errors import InvalidInput, Overloaded, ServingError
 from runtimes.onnx.batcher import Batcher, BatchObserver
+from runtimes.onnx.calibrate import best_batch_size
 from runtimes.onnx.config import RuntimeSettings
 from runtimes.onnx.model import OnnxModel, usable_cores
 from runtimes.onnx.postprocess import Postprocessor, Prediction, pick_output, read_labels
@@ -111,6 +112,22 @@ class ModelService:
         blank = np.zeros(self.preprocessor.sample_shape, dtype=np.float32)
         for size in self.model.batch_sizes:
             self._scores([blank] * size, exclusive)
+
+    def fit_batch_size(self) -> None:
+        """Blocking, on the CPU: batch no larger than pays (``calibrate.py``), measured on the
+        session batches run in, with random samples."""
+        if self.model.provider != "CPUExecutionProvider" or self.batcher.max_batch_size == 1:
+            return
+        largest = self.batcher.max_batch_size
+        sample = np.random.default_rng(0).random(self.preprocessor.sample_shape, dtype=np.float32)
+        exclusive = self.slots == 1  # else batches run side by side, one core each
+        best, per_image = best_batch_size(
+            lambda size: self._scores([sample] * size, exclusive), largest
+        )
+        self.batcher.max_batch_size = best
+        costs = ", ".join(f"{size}: {cost * 1000:.3f}" for size, cost in per_image.items())
+        log.info("batches of up to %d of %d on the CPU (ms per image by batch size: %s)",
+                 best, largest, costs)  # fmt: skip
 
     def load_narrow(self) -> None:
         """Blocking: add the model's one-thread session (see ``OnnxModel.load_narrow``)."""
