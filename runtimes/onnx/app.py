@@ -118,7 +118,13 @@ def create_app(
 
     async def model_metadata(request: Request) -> Response:
         state.check_name(request)
-        model = state.require().model
+        service = state.require()
+        model = service.model
+        parameters = {
+            "execution_provider": model.provider,
+            "threads": model.threads,
+            "max_batch_size": service.batcher.max_batch_size,  # as fitted to this CPU, if it was
+        }
         return _json(
             {
                 "name": settings.name,
@@ -127,7 +133,7 @@ def create_app(
                 "inputs": [_tensor(i) for i in model.inputs],
                 "outputs": [_tensor(o) for o in model.outputs],
                 "execution_provider": model.provider,
-                "parameters": {"execution_provider": model.provider, "threads": model.threads},
+                "parameters": parameters,
             }
         )
 

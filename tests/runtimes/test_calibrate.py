@@ -100,4 +100,7 @@ async def test_the_fit_comes_after_the_first_batch(caplog: pytest.LogCaptureFixt
                 if "batches of up to" in caplog.text:
                     break
                 await asyncio.to_thread(lambda: None)
+            loaded[0].batcher.max_batch_size = 3  # what a fit could have chosen: reported as is
+            metadata = (await client.get("/v2/models/digits")).json()
     assert "batches of up to" in caplog.text
+    assert metadata["parameters"]["max_batch_size"] == 3
