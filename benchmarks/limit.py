@@ -25,7 +25,8 @@ from benchmarks.targets import service_file
 def measure(runs: int, model_name: str = "imagenet") -> dict[str, float]:
     """Median decode and inference times of ``model_name`` over ``runs`` runs (after one
     warm-up)."""
-    from runtimes.onnx.model import OnnxModel, usable_cores
+    from runtimes.onnx.cores import usable_cores
+    from runtimes.onnx.model import OnnxModel
     from runtimes.onnx.preprocess import Preprocessor
     from runtimes.onnx.spec import PreprocessSpec
 

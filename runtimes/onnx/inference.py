@@ -28,7 +28,8 @@ from runtimes.errors import InvalidInput, Overloaded, ServingError
 from runtimes.onnx.batcher import Batcher, BatchObserver
 from runtimes.onnx.calibrate import best_batch_size
 from runtimes.onnx.config import RuntimeSettings
-from runtimes.onnx.model import OnnxModel, usable_cores
+from runtimes.onnx.cores import usable_cores
+from runtimes.onnx.model import OnnxModel
 from runtimes.onnx.postprocess import Postprocessor, Prediction, pick_output, read_labels
 from runtimes.onnx.preprocess import Preprocessor
 

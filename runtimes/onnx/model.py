@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from runtimes.onnx.cores import usable_cores
 from runtimes.onnx.fixed import FixedBatches, batch_of, batch_sizes
 from runtimes.onnx.optimized import open_cached
 from runtimes.onnx.tensors import OIP_TO_NUMPY, ORT_TO_OIP
@@ -37,14 +37,6 @@ class TensorInfo:
     def dtype(self) -> np.dtype[Any]:
         """The numpy dtype to feed (object for BYTES)."""
         return OIP_TO_NUMPY.get(self.datatype, np.dtype(object))
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, not the machine's core count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _tensor_info(arg: Any) -> TensorInfo:
