@@ -89,9 +89,9 @@ class ModelService:
         cores = usable_cores()
         on_cpu = model.provider == "CPUExecutionProvider"
         self.slots = slots or (cores if on_cpu else 1)
-        # a decoding thread per core of the host, not of the service: on an H200 host (16 cores)
-        # imagenet with 16 served 666-755 images/s at 16 and 64 clients, with 2 (its cpu) 544-597,
-        # the GPU waiting for them (benchmarks/results/batching-gpu.md)
+        # a decoding thread per usable core (cores.py), not per core the service declares: on an
+        # H200 host (16 cores, no quota) imagenet with 16 served 666-755 images/s at 16 and 64
+        # clients, with 2 (its cpu) 544-597, the GPU waiting (benchmarks/results/batching-gpu.md)
         self._decoders = None if on_cpu else ThreadPoolExecutor(cores, thread_name_prefix="decode")
         if not on_cpu:
             model.fix_batches(max_batch)
