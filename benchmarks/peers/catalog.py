@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.payloads import EXPECTED
+
 PEERS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PEERS_DIR.parents[1]
 VENVS_DIR = REPO_ROOT / ".venv-peers"
@@ -44,9 +46,9 @@ class Peer:
     key: str  # the folder name under benchmarks/peers/ and .venv-peers/
     title: str  # with the version measured, e.g. "KServe 0.21"
     ready_path: str  # GET answers 200 once the model can be called
-    expect: str  # every good answer body contains this (the top-1 label: "daisy")
     settings: tuple[Setting, ...]
     build_request: Callable[[bytes], Request]  # JPEG bytes -> the request this peer takes
+    expect: str = EXPECTED["imagenet"]  # every good answer body contains it (the top-1 label)
     python: str = "python3.11"  # the interpreter its virtualenv is made from
     reference: bool = False  # a plain app, not a model server: shown beside the peers, apart
 

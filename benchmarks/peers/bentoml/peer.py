@@ -22,7 +22,6 @@ PEER = Peer(
     key="bentoml",
     title="BentoML 1.4.40",
     ready_path="/readyz",
-    expect="daisy",
     settings=(
         Setting("defaults"),  # 1 worker, no batching, ORT's default threads
         Setting(  # 2 processes of 1 ORT thread each (2 threads each: 0.75x at 16 clients here)

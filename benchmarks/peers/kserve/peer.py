@@ -18,7 +18,6 @@ PEER = Peer(
     key="kserve",
     title="KServe 0.21",
     ready_path="/v2/models/flowers/ready",
-    expect="daisy",
     settings=(
         Setting("defaults"),
         Setting("ORT 2 intra-op threads", ("--threads", "2")),  # best at 1 client here

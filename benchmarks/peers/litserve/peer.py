@@ -18,7 +18,6 @@ PEER = Peer(
     key="litserve",
     title="LitServe 0.2.19",
     ready_path="/health",
-    expect="daisy",
     settings=(
         Setting("defaults"),
         Setting("workers_per_device 2", ("--workers", "2")),  # its best here at 4-64 clients

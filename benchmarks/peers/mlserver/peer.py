@@ -27,7 +27,6 @@ PEER = Peer(
     key="mlserver",
     title="MLServer 1.7.1",
     ready_path=f"/v2/models/{MODEL_NAME}/ready",
-    expect="daisy",
     settings=(
         Setting("defaults"),  # one inference worker process, ORT's default threads
         # One request per core: 2 worker processes of 1 ORT thread each (2 threads each: 0.6x

@@ -19,7 +19,6 @@ PEER = Peer(
     # GET on the application itself: answered by a replica, so only once one runs (the proxy's
     # own /-/routes and /-/healthz answer 200 before that under HAProxy).
     ready_path="/",
-    expect="daisy",
     settings=(
         Setting("defaults"),  # 1 replica, max_ongoing_requests 5, Python proxy
         Setting(

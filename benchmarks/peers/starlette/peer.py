@@ -13,7 +13,6 @@ PEER = Peer(
     key="starlette",
     title="plain Starlette 1.10",
     ready_path="/health",
-    expect="daisy",
     settings=(
         Setting("thread pool, ORT 1 thread", ("--threads", "1")),  # best at 4 clients here
         Setting("thread pool, ORT 2 threads", ("--threads", "2")),
