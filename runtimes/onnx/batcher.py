@@ -98,12 +98,18 @@ class Batcher(Generic[T, R]):
             self._executor = ThreadPoolExecutor(self.slots, thread_name_prefix="inference")
             self._task = asyncio.create_task(self._dispatch(), name="batcher")
 
-    async def submit(self, item: T) -> R:
-        """Queue ``item`` and wait for its result (or its own exception)."""
+    def check_room(self) -> None:
+        """Raise what ``submit`` would refuse with now (``NotReady``, ``Overloaded``): lets a caller
+        refuse before it does work for the item (the GPU path decodes before it submits)."""
         if self._closing or self._wakeup is None:
             raise NotReady("the model server is not accepting requests")
         if len(self._queue) >= self.max_queue:
             raise Overloaded(f"the inference queue is full ({self.max_queue} requests waiting)")
+
+    async def submit(self, item: T) -> R:
+        """Queue ``item`` and wait for its result (or its own exception)."""
+        self.check_room()
+        assert self._wakeup is not None  # check_room: started
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(item, future))
         self._wakeup.set()

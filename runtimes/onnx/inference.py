@@ -24,7 +24,7 @@ from typing import cast
 
 import numpy as np
 
-from runtimes.errors import InvalidInput, Overloaded, ServingError
+from runtimes.errors import InvalidInput, ServingError
 from runtimes.onnx.batcher import Batcher, BatchObserver
 from runtimes.onnx.calibrate import best_batch_size
 from runtimes.onnx.config import RuntimeSettings
@@ -164,8 +164,7 @@ class ModelService:
         """The queued form of an image: decoded now in the decoding pool, if there is one."""
         if self._decoders is None:
             return ImageRequest(data, top_k)
-        if self.batcher.queued >= self.batcher.max_queue:  # refuse before decoding, not after
-            raise Overloaded(f"the inference queue is full ({self.batcher.max_queue} waiting)")
+        self.batcher.check_room()  # refuse before decoding, not after
         loop = asyncio.get_running_loop()
         sample = await loop.run_in_executor(self._decoders, self.preprocessor, data)
         return ImageRequest(data, top_k, sample)
