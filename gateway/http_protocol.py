@@ -11,10 +11,10 @@ closed after it, as uvicorn does.
 from __future__ import annotations
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.errors import BadRequest
 from runtimes.errors import error_body
+from runtimes.http_writes import CoalescingProtocol
 
 
 def bad_request_body(message: str) -> bytes:
@@ -23,7 +23,7 @@ def bad_request_body(message: str) -> bytes:
     return orjson.dumps(error_body(BadRequest(message), ""))
 
 
-class JsonErrorProtocol(HttpToolsProtocol):
+class JsonErrorProtocol(CoalescingProtocol):
     """uvicorn's httptools protocol whose parser errors answer our JSON error body."""
 
     def send_400_response(self, msg: str) -> None:

@@ -67,13 +67,15 @@ def serve(
     app = create_app(settings)
     import uvicorn  # after create_app, which may start work (a model loading) to overlap it
 
+    from runtimes.http_writes import CoalescingProtocol
+
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         uds=str(settings.unix_socket) if settings.unix_socket else None,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingProtocol,  # httptools, one write per response
         access_log=False,
         log_level=settings.log_level.lower(),
         workers=1,
