@@ -18,7 +18,8 @@ batches and the queue.
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -31,6 +32,10 @@ from runtimes.onnx.policy import RunPolicy, WidthPolicy
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: a worker takes the next batch itself only after a run at least this long (seconds); after a
+#: shorter one, waiting for the event loop to hand it over lets a larger batch gather
+GO_ON_AFTER = 0.001
 
 #: run(items, exclusive) -> one result per item, in order. Blocking; called in a worker thread.
 RunBatch = Callable[[Sequence[T], bool], Sequence[R]]
@@ -80,6 +85,9 @@ class Batcher(Generic[T, R]):
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # the queue and the slot counts, shared by the event loop and the worker threads
+        self._lock = threading.Lock()
 
     @property
     def queued(self) -> int:
@@ -95,6 +103,7 @@ class Batcher(Generic[T, R]):
         """Start the dispatcher on the running loop (idempotent)."""
         if self._task is None:
             self._wakeup = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
             self._executor = ThreadPoolExecutor(self.slots, thread_name_prefix="inference")
             self._task = asyncio.create_task(self._dispatch(), name="batcher")
 
@@ -111,7 +120,8 @@ class Batcher(Generic[T, R]):
         self.check_room()
         assert self._wakeup is not None  # check_room: started
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(item, future))
+        with self._lock:
+            self._queue.append(_Pending(item, future))
         self._wakeup.set()
         return await future
 
@@ -127,30 +137,76 @@ class Batcher(Generic[T, R]):
 
     async def _dispatch(self) -> None:
         assert self._wakeup is not None and self._executor is not None
-        loop = asyncio.get_running_loop()
         share = 0  # per slot, in this round of takes (a round ends when the loop has to wait)
         while True:
-            while not self._queue or self._free == 0:
-                if self._closing and not self._queue and self._running == 0:
+            with self._lock:
+                idle = not self._queue or self._free == 0
+                if idle and self._closing and not self._queue and self._running == 0:
                     return
+                if not idle:
+                    if share == 0:
+                        # What waits is shared among the slots: a slot that took it all would
+                        # keep its callers waiting on one long batch while the next slot to free
+                        # had nothing to do.
+                        share = -(-len(self._queue) // self.slots)
+                    batch = self._take(min(self.max_batch_size, share))
+                    if batch:
+                        exclusive = self._policy.wide(busy=self._running, waiting=len(self._queue))
+                        taken = self.slots if exclusive else 1
+                        self._free -= taken
+                        self._running += 1
+            if idle:
+                # a worker that changes what this saw wakes it through the loop, after this clear
                 self._wakeup.clear()
                 share = 0
                 await self._wakeup.wait()
-            if share == 0:
-                # What waits is shared among the slots: a slot that took it all would keep its
-                # callers waiting on one long batch while the next slot to free had nothing to do.
-                share = -(-len(self._queue) // self.slots)
-            batch = self._take(min(self.max_batch_size, share))
-            if not batch:
                 continue
-            exclusive = self._policy.wide(busy=self._running, waiting=len(self._queue))
-            taken = self.slots if exclusive else 1
-            self._free -= taken
-            self._running += 1
-            started = time.perf_counter()
-            items = [p.item for p in batch]
-            run = loop.run_in_executor(self._executor, self._run_guarded, items, exclusive)
-            run.add_done_callback(functools.partial(self._finish, batch, taken, started))
+            if batch:
+                # not run_in_executor: its asyncio future would wake the loop a second time
+                self._executor.submit(self._work, batch, exclusive, taken)
+
+    def _work(self, batch: list[_Pending[T, R]], exclusive: bool, taken: int) -> None:
+        """Runs in a worker thread: the batch, then, while requests wait and this slot is its
+        own, the next one, without waiting for the event loop to hand it over."""
+        assert self._loop is not None
+        released = False
+        try:
+            while True:
+                started = time.perf_counter()
+                outcomes = self._run_guarded([p.item for p in batch], exclusive)
+                finished = time.perf_counter()
+                following: list[_Pending[T, R]] = []
+                with self._lock:
+                    if taken == 1 and self._queue and finished - started >= GO_ON_AFTER:
+                        share = -(-len(self._queue) // self.slots)
+                        following = self._take(min(self.max_batch_size, share))
+                    if following:
+                        waiting = len(self._queue)
+                        exclusive = self._policy.wide(busy=self._running - 1, waiting=waiting)
+                        if exclusive:  # alone after all: every other slot is free
+                            self._free -= self.slots - 1
+                            taken = self.slots
+                    else:
+                        self._free += taken
+                        self._running -= 1
+                        released = True
+                self._loop.call_soon_threadsafe(
+                    self._deliver, batch, outcomes, started, finished, released
+                )
+                if released:
+                    return
+                batch = following
+        except BaseException as exc:  # only a bug (or a closed loop) gets here
+            if not released:
+                with self._lock:
+                    self._free += taken
+                    self._running -= 1
+                failed: list[R | BaseException] = [exc] * len(batch)
+                with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                    self._loop.call_soon_threadsafe(
+                        self._deliver, batch, failed, time.perf_counter(), time.perf_counter(), True
+                    )
+            raise
 
     def _take(self, limit: int) -> list[_Pending[T, R]]:
         batch: list[_Pending[T, R]] = []
@@ -184,22 +240,18 @@ class Batcher(Generic[T, R]):
                 outcomes.append(exc)
         return outcomes
 
-    def _finish(
+    def _deliver(
         self,
         batch: list[_Pending[T, R]],
-        taken: int,
+        outcomes: Sequence[R | BaseException],
         started: float,
-        done: asyncio.Future[list[R | BaseException]],
+        finished: float,
+        released: bool,
     ) -> None:
-        finished = time.perf_counter()
-        self._free += taken
-        self._running -= 1
-        assert self._wakeup is not None
-        self._wakeup.set()
-        exc = done.exception()
-        outcomes: Sequence[R | BaseException] = (
-            [exc] * len(batch) if exc is not None else done.result()
-        )
+        """On the event loop: each caller's result, the batch's measures, and a wake-up for the
+        dispatcher when the slot came free."""
+        if released:
+            self._wake()
         for pending, outcome in zip(batch, outcomes, strict=True):
             if pending.future.done():
                 continue
@@ -210,3 +262,7 @@ class Batcher(Generic[T, R]):
         if self._observer is not None:
             waits = [started - p.enqueued for p in batch]
             self._observer.observe_batch(len(batch), waits, finished - started)
+
+    def _wake(self) -> None:
+        assert self._wakeup is not None
+        self._wakeup.set()
