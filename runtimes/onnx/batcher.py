@@ -5,7 +5,9 @@ Requests wait in one bounded queue. Whenever an inference slot is free, the batc
 ``max_batch_size`` requests that arrived within ``max_latency_ms`` of the oldest one and share its
 ``batch_key`` - and runs it at once in a worker thread. It never
 holds a free slot to wait for more, so a lone client pays no batching delay, while under load
-batches grow by themselves.
+batches grow by themselves. A worker whose run took ``GO_ON_AFTER`` or longer takes its next share
+itself, in its thread, instead of waiting for the event loop to hand it over (on shared cores the
+loop may not run for a while, and the slot would idle).
 
 A run is *exclusive* when its ``RunPolicy`` (``policy.py``) says it may have every core: the
 callee may then use all cores for that one batch (e.g. a session with several intra-op threads);
@@ -144,11 +146,7 @@ class Batcher(Generic[T, R]):
                 if idle and self._closing and not self._queue and self._running == 0:
                     return
                 if not idle:
-                    if share == 0:
-                        # What waits is shared among the slots: a slot that took it all would
-                        # keep its callers waiting on one long batch while the next slot to free
-                        # had nothing to do.
-                        share = -(-len(self._queue) // self.slots)
+                    share = share or self._share()  # kept for this round of takes
                     batch = self._take(min(self.max_batch_size, share))
                     if batch:
                         exclusive = self._policy.wide(busy=self._running, waiting=len(self._queue))
@@ -178,8 +176,7 @@ class Batcher(Generic[T, R]):
                 following: list[_Pending[T, R]] = []
                 with self._lock:
                     if taken == 1 and self._queue and finished - started >= GO_ON_AFTER:
-                        share = -(-len(self._queue) // self.slots)
-                        following = self._take(min(self.max_batch_size, share))
+                        following = self._take(min(self.max_batch_size, self._share()))
                     if following:
                         waiting = len(self._queue)
                         exclusive = self._policy.wide(busy=self._running - 1, waiting=waiting)
@@ -207,6 +204,12 @@ class Batcher(Generic[T, R]):
                         self._deliver, batch, failed, time.perf_counter(), time.perf_counter(), True
                     )
             raise
+
+    def _share(self) -> int:
+        """One slot's share of what waits (under the lock). What waits is shared among the
+        slots: a slot that took it all would keep its callers waiting on one long batch while
+        the next slot to free had nothing to do."""
+        return -(-len(self._queue) // self.slots)
 
     def _take(self, limit: int) -> list[_Pending[T, R]]:
         batch: list[_Pending[T, R]] = []

@@ -185,3 +185,32 @@ async def test_what_waits_is_shared_among_the_slots() -> None:
     # the 8 that waited go to both slots, 4 each, not 8 to one while the other idles
     assert [items for items, _ in model.batches] == [[0], [1, 2, 3, 4], [5, 6, 7, 8]]
     await batcher.aclose()
+
+
+async def test_a_worker_takes_what_waits_without_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("runtimes.onnx.batcher.GO_ON_AFTER", 0.0)
+    model = Recorder()
+    following = threading.Event()
+    calls = 0
+
+    def run(items: Sequence[int], exclusive: bool) -> list[int]:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            following.set()
+        return model(items, exclusive)
+
+    batcher: Batcher[int, int] = Batcher(run, max_batch_size=1, slots=2)
+    await batcher.start()
+    model.gate.clear()
+    busy = [asyncio.create_task(batcher.submit(i)) for i in (0, 1)]  # both slots, one core each
+    await until(lambda: len(model.batches) == 2)
+    waiting = asyncio.create_task(batcher.submit(2))
+    await until(lambda: batcher.queued == 1)
+    model.gate.set()
+    # the event loop is held here (this wait blocks it): only a worker can start the third run
+    assert following.wait(5)
+    assert await asyncio.gather(*busy, waiting) == [0, 2, 4]
+    await batcher.aclose()
