@@ -127,7 +127,8 @@ class InProcessRuntime:
             await asyncio.to_thread(importlib.import_module, "runtimes.onnx.app")
             from runtimes.onnx.app import create_app
 
-            app = create_app(runtime_settings(self._env))
+            # a lone run never holds the gateway's loop: it serves every other service too
+            app = create_app(runtime_settings({**self._env, "RUNTIME_LONE_ON_LOOP_MS": "0"}))
             await self._stack.enter_async_context(app.router.lifespan_context(app))
         except Exception as exc:
             self.state, self.detail = "failed", f"could not start in process: {exc}"

@@ -124,6 +124,7 @@ def create_app(
             "execution_provider": model.provider,
             "threads": model.threads,
             "max_batch_size": service.batcher.max_batch_size,  # as fitted to this CPU, if it was
+            "lone_on_loop_ms": service.batcher.lone_on_loop * 1000,
         }
         return _json(
             {

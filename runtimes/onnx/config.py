@@ -43,6 +43,13 @@ class RuntimeSettings(BaseSettings):
         "(as ONNX Runtime's own default does; faster for one request at a time; false on a host "
         "where other processes want the cores)",
     )
+    lone_on_loop_ms: float = Field(
+        default=20.0,
+        ge=0,
+        description="on the CPU, a lone request (nothing else running or waiting) whose run "
+        "takes less than this runs on the event loop's thread, without a hop to a worker thread "
+        "and back; 0: always in a worker (the in-process backend's loop serves the whole gateway)",
+    )
     cache_dir: Path | None = Field(
         default=None,
         description="keeps the model's optimised graph between starts (optimized.py); unset: "

@@ -103,6 +103,8 @@ class ModelService:
             slots=self.slots,
             observer=observer,
             batch_key=_batch_key,
+            # on a GPU the loop keeps handing decoded images over while a batch runs
+            lone_on_loop_ms=settings.lone_on_loop_ms if on_cpu else 0.0,
         )
 
     def warm_up(self, *, exclusive: bool = True) -> None:

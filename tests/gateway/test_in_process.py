@@ -93,6 +93,8 @@ def test_open_inference_protocol_metadata_and_infer(client: httpx.Client) -> Non
     metadata = client.get("/v2/models/digits")
     assert metadata.status_code == 200
     assert metadata.json()["inputs"][0]["shape"] == [-1, 64]
+    # the gateway's event loop serves every service: no run of this one ever holds it
+    assert metadata.json()["parameters"]["lone_on_loop_ms"] == 0
     x_test, y_test = digits_holdout()
     body = {
         "inputs": [

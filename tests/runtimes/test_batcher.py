@@ -214,3 +214,46 @@ async def test_a_worker_takes_what_waits_without_the_event_loop(
     assert following.wait(5)
     assert await asyncio.gather(*busy, waiting) == [0, 2, 4]
     await batcher.aclose()
+
+
+class Threads:
+    """A 'model' that doubles numbers and records which thread ran each batch."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, items: Sequence[int], exclusive: bool) -> list[int]:
+        self.threads.append(threading.get_ident())
+        self.gate.wait(10)
+        return [2 * i for i in items]
+
+
+async def test_a_short_lone_run_runs_on_the_event_loop_thread() -> None:
+    model = Threads()
+    batcher: Batcher[int, int] = Batcher(model, slots=2, lone_on_loop_ms=60_000)
+    await batcher.start()
+    loop_thread = threading.get_ident()
+    for i in range(3):  # one at a time
+        assert await batcher.submit(i) == 2 * i
+    # the first lone run is timed in a worker; the next ones are known short: no thread hop
+    assert [thread == loop_thread for thread in model.threads] == [False, True, True]
+    model.gate.clear()
+    both = [asyncio.create_task(batcher.submit(i)) for i in (3, 4)]
+    await until(lambda: len(model.threads) == 5)  # side by side: the loop is not held
+    model.gate.set()
+    assert await asyncio.gather(*both) == [6, 8]
+    assert loop_thread not in model.threads[3:]
+    await batcher.aclose()
+
+
+@pytest.mark.parametrize("lone_on_loop_ms", [0.0, 1e-9])  # never; shorter than any run
+async def test_a_lone_run_longer_than_the_limit_runs_in_a_worker(lone_on_loop_ms: float) -> None:
+    model = Threads()
+    batcher: Batcher[int, int] = Batcher(model, slots=2, lone_on_loop_ms=lone_on_loop_ms)
+    await batcher.start()
+    for i in range(3):
+        assert await batcher.submit(i) == 2 * i
+    assert len(model.threads) == 3 and threading.get_ident() not in model.threads
+    await batcher.aclose()

@@ -22,6 +22,8 @@ async def test_metadata_and_ready(imagenet: httpx.AsyncClient) -> None:
     assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 3, 224, 224]}]
     assert meta["outputs"][0]["shape"] == [-1, 1000]
     assert meta["execution_provider"] == "CPUExecutionProvider"
+    # on the CPU a short lone run may run on the event loop's thread (the setting's default)
+    assert meta["parameters"]["lone_on_loop_ms"] == service_settings("imagenet").lone_on_loop_ms > 0
     assert (await imagenet.get("/v2/models/imagenet/ready")).status_code == 200
     assert (await imagenet.get("/v2/models/imagenet/versions/1/ready")).status_code == 200
     assert (await imagenet.get("/v2/health/live")).status_code == 200
