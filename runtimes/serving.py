@@ -77,6 +77,7 @@ def serve(
         loop="uvloop",
         http=CoalescingProtocol,  # httptools, one write per response
         access_log=False,
+        proxy_headers=False,  # nothing here reads the client's address: one layer less a request
         log_level=settings.log_level.lower(),
         workers=1,
         timeout_graceful_shutdown=grace,

@@ -44,14 +44,24 @@ class RuntimeMetrics:
             registry=registry,
         )
 
+        # this service's children, looked up once: a labels() call per observation costs more
+        # than the observation
+        self._batch_size = self.batch_size.labels(service)
+        self._queue_duration = self.queue_duration.labels(service)
+        self._inference_duration = self.inference_duration.labels(service)
+        self._requests: dict[tuple[str, int], Counter] = {}
+
     def observe_batch(self, size: int, queue_seconds: Sequence[float], run_seconds: float) -> None:
         """Record one batch (the ``BatchObserver`` protocol)."""
-        self.batch_size.labels(self.service).observe(size)
-        queue = self.queue_duration.labels(self.service)
+        self._batch_size.observe(size)
         for seconds in queue_seconds:
-            queue.observe(seconds)
-        self.inference_duration.labels(self.service).observe(run_seconds)
+            self._queue_duration.observe(seconds)
+        self._inference_duration.observe(run_seconds)
 
     def count_request(self, route: str, code: int) -> None:
         """Count one answered request."""
-        self.requests.labels(self.service, route, str(code)).inc()
+        child = self._requests.get((route, code))
+        if child is None:
+            child = self.requests.labels(self.service, route, str(code))
+            self._requests[route, code] = child
+        child.inc()
