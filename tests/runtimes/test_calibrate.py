@@ -96,10 +96,11 @@ async def test_the_fit_comes_after_the_first_batch(caplog: pytest.LogCaptureFixt
                 "/predict", content=digits_payload().body, headers={"content-type": "image/png"}
             )
             assert answer.status_code == 200
-            for _ in range(3000):  # until it is fitted (each step yields to the fitting thread)
-                if "batches of up to" in caplog.text:
-                    break
-                await asyncio.to_thread(lambda: None)
+            # until it is fitted (each step yields to the fitting thread); bounded by time, not
+            # by a count of steps, which a loaded machine could run through before the fit ends
+            async with asyncio.timeout(60):
+                while "batches of up to" not in caplog.text:
+                    await asyncio.to_thread(lambda: None)
             loaded[0].batcher.max_batch_size = 3  # what a fit could have chosen: reported as is
             metadata = (await client.get("/v2/models/digits")).json()
     assert "batches of up to" in caplog.text

@@ -161,9 +161,10 @@ async def test_the_one_thread_session_comes_after_the_first_batch() -> None:
             "/predict", content=flower, headers={"content-type": "image/jpeg"}
         )
         assert answer.status_code == 200
-        for _ in range(3000):  # until it is loaded (each step yields to the loading thread)
-            if not service.model.wants_narrow:
-                break
-            await asyncio.to_thread(lambda: None)
+        # until it is loaded (each step yields to the loading thread); bounded by time, not by
+        # a count of steps, which a loaded machine could run through before the load ends
+        async with asyncio.timeout(60):
+            while service.model.wants_narrow:
+                await asyncio.to_thread(lambda: None)
     assert not service.model.wants_narrow
     assert registry.get_sample_value("runtime_batch_size_count", {"service": "imagenet"}) == 1
