@@ -185,8 +185,7 @@ class Batcher(Generic[T, R]):
         finally:
             finished = time.perf_counter()
             with self._lock:
-                self._free += taken
-                self._running -= 1
+                self._release(taken)
         self._lone_run = finished - started
         self._deliver(batch, outcomes, started, finished, False)
 
@@ -213,8 +212,7 @@ class Batcher(Generic[T, R]):
                             self._free -= self.slots - 1
                             taken = self.slots
                     else:
-                        self._free += taken
-                        self._running -= 1
+                        self._release(taken)
                         released = True
                 self._loop.call_soon_threadsafe(
                     self._deliver, batch, outcomes, started, finished, released
@@ -225,14 +223,18 @@ class Batcher(Generic[T, R]):
         except BaseException as exc:  # only a bug (or a closed loop) gets here
             if not released:
                 with self._lock:
-                    self._free += taken
-                    self._running -= 1
+                    self._release(taken)
                 failed: list[R | BaseException] = [exc] * len(batch)
                 with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
                     self._loop.call_soon_threadsafe(
                         self._deliver, batch, failed, time.perf_counter(), time.perf_counter(), True
                     )
             raise
+
+    def _release(self, taken: int) -> None:
+        """A run ended (under the lock): its slots are free again."""
+        self._free += taken
+        self._running -= 1
 
     def _share(self) -> int:
         """One slot's share of what waits (under the lock). What waits is shared among the

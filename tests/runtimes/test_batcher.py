@@ -13,16 +13,19 @@ from runtimes.onnx.batcher import Batcher
 
 
 class Recorder:
-    """A 'model' that doubles numbers, records its batches and can be held or made to fail."""
+    """A 'model' that doubles numbers, records its batches (and the threads that ran them) and
+    can be held or made to fail."""
 
     def __init__(self) -> None:
         self.batches: list[tuple[list[int], bool]] = []
+        self.threads: list[int] = []
         self.gate = threading.Event()
         self.gate.set()
         self.started = threading.Event()
 
     def __call__(self, items: Sequence[int], exclusive: bool) -> list[int]:
         self.batches.append((list(items), exclusive))
+        self.threads.append(threading.get_ident())
         self.started.set()
         self.gate.wait(10)
         if any(i < 0 for i in items):
@@ -216,22 +219,8 @@ async def test_a_worker_takes_what_waits_without_the_event_loop(
     await batcher.aclose()
 
 
-class Threads:
-    """A 'model' that doubles numbers and records which thread ran each batch."""
-
-    def __init__(self) -> None:
-        self.threads: list[int] = []
-        self.gate = threading.Event()
-        self.gate.set()
-
-    def __call__(self, items: Sequence[int], exclusive: bool) -> list[int]:
-        self.threads.append(threading.get_ident())
-        self.gate.wait(10)
-        return [2 * i for i in items]
-
-
 async def test_a_short_lone_run_runs_on_the_event_loop_thread() -> None:
-    model = Threads()
+    model = Recorder()
     batcher: Batcher[int, int] = Batcher(model, slots=2, lone_on_loop_ms=60_000)
     await batcher.start()
     loop_thread = threading.get_ident()
@@ -250,7 +239,7 @@ async def test_a_short_lone_run_runs_on_the_event_loop_thread() -> None:
 
 @pytest.mark.parametrize("lone_on_loop_ms", [0.0, 1e-9])  # never; shorter than any run
 async def test_a_lone_run_longer_than_the_limit_runs_in_a_worker(lone_on_loop_ms: float) -> None:
-    model = Threads()
+    model = Recorder()
     batcher: Batcher[int, int] = Batcher(model, slots=2, lone_on_loop_ms=lone_on_loop_ms)
     await batcher.start()
     for i in range(3):
