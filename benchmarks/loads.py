@@ -172,6 +172,10 @@ def report(
         f"ONNX Runtime call on "
         f"every core {limit['ort_ms']:.2f} ms = {limit['limit_ms']:.2f} ms.",
         "",
+        "Not in the limit: the runtime's top-5 answer takes "
+        f"{limit['after_ms'] * 1000:.0f} us right after that call and {limit['warm_ms'] * 1000:.0f}"
+        " us when run again at once: what follows a model run starts on cold caches.",
+        "",
         "| target | server time at 1 client (ms, median) | / limit | goal | verdict |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
