@@ -116,21 +116,25 @@ class ModelService:
         for size in self.model.batch_sizes:
             self._scores([blank] * size, exclusive)
 
-    def fit_batch_size(self) -> None:
+    def fit_batch_size(self) -> dict[int, float]:
         """Blocking, on the CPU: batch no larger than pays (``calibrate.py``), measured on the
-        session batches run in, with random samples."""
+        session batches run in, with random samples. Returns the seconds per image measured at
+        each size tried (nothing when there was nothing to fit)."""
         if self.model.provider != "CPUExecutionProvider" or self.batcher.max_batch_size == 1:
-            return
+            return {}
         largest = self.batcher.max_batch_size
         sample = np.random.default_rng(0).random(self.preprocessor.sample_shape, dtype=np.float32)
         exclusive = self.slots == 1  # else batches run side by side, one core each
         best, per_image = best_batch_size(
             lambda size: self._scores([sample] * size, exclusive), largest
         )
+        # the session's arena grew to the largest size tried: one run at the size kept sheds it
+        self._scores([sample] * best, exclusive, release=True)
         self.batcher.max_batch_size = best
         costs = ", ".join(f"{size}: {cost * 1000:.3f}" for size, cost in per_image.items())
         log.info("batches of up to %d of %d on the CPU (ms per image by batch size: %s)",
                  best, largest, costs)  # fmt: skip
+        return per_image
 
     def load_narrow(self) -> None:
         """Blocking: add the model's one-thread session (see ``OnnxModel.load_narrow``)."""
@@ -204,12 +208,15 @@ class ModelService:
                     results[index] = self.postprocessor.top_k(next(rows)[None], work.top_k)[0]
         return results
 
-    def _scores(self, arrays: Sequence[np.ndarray], exclusive: bool) -> np.ndarray:
-        """One model run on pre-processed samples: their score rows."""
+    def _scores(
+        self, arrays: Sequence[np.ndarray], exclusive: bool, *, release: bool = False
+    ) -> np.ndarray:
+        """One model run on pre-processed samples: their score rows (``release``: see
+        ``OnnxModel.run``)."""
         stacked = arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
         stacked = stacked.astype(self._input.dtype, copy=False)
         scores = self.model.run(
-            {self._input.name: stacked}, [self.score_output], exclusive=exclusive
+            {self._input.name: stacked}, [self.score_output], exclusive=exclusive, release=release
         )
         return scores[0]
 

@@ -24,6 +24,10 @@ PLATFORM = "onnxruntime_onnx"
 _CPU = "CPUExecutionProvider"
 _PREFERRED_PROVIDERS = ("CUDAExecutionProvider", _CPU)
 
+#: run options that shrink the CPU arena at the end of a run (``OnnxModel.run(release=True)``)
+_RELEASE = ort.RunOptions()
+_RELEASE.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
 
 @dataclass(frozen=True)
 class TensorInfo:
@@ -159,17 +163,25 @@ class OnnxModel:
         outputs: Sequence[str] | None = None,
         *,
         exclusive: bool = True,
+        release: bool = False,
     ) -> list[np.ndarray]:
         """Run the model; returns the requested outputs (default: all), in that order.
 
         ``exclusive`` runs use the wide session; others the one-thread session once loaded;
         a batch that fits a fixed size (``fix_batches``) its session of that size.
+
+        ``release``: once the run is done, the session's CPU memory arena gives back to the
+        system what it holds unused (ONNX Runtime's arena shrinkage). An arena only grows: after
+        runs larger than any to come (the batch-size fit), one such run sheds their memory.
         """
         names = list(outputs) if outputs else [o.name for o in self.outputs]
         rows = batch_of(feeds) if self._fixed is not None else None
         if self._fixed is not None and rows and self._fixed.size_for(rows):
             return self._fixed.run(names, feeds, rows)
-        result: list[np.ndarray] = self.session(exclusive=exclusive).run(names, dict(feeds))
+        options = _RELEASE if release else None
+        result: list[np.ndarray] = self.session(exclusive=exclusive).run(
+            names, dict(feeds), options
+        )
         return result
 
     def session(self, *, exclusive: bool = True) -> Any:

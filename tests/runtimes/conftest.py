@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import yaml
 from starlette.applications import Starlette
@@ -18,6 +19,12 @@ from tests import support
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "model_images"
+MIB = 2**20
+
+
+def resident() -> int:
+    """This process's resident memory, bytes."""
+    return int(psutil.Process().memory_info().rss)
 
 
 def service_settings(model: str, **overrides: Any) -> RuntimeSettings:
