@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import yaml
 
@@ -30,20 +31,24 @@ from benchmarks.targets import service_file
 def measure(runs: int, model_name: str = "imagenet") -> dict[str, float]:
     """Median decode and inference times of ``model_name`` over ``runs`` runs (after one
     warm-up)."""
+    from runtimes.onnx.config import RuntimeSettings
     from runtimes.onnx.cores import usable_cores
+    from runtimes.onnx.inference import ModelService
     from runtimes.onnx.model import OnnxModel
-    from runtimes.onnx.postprocess import Postprocessor, pick_output, read_labels
-    from runtimes.onnx.preprocess import Preprocessor
-    from runtimes.onnx.spec import PostprocessSpec, PreprocessSpec
 
     path = service_file(model_name)
     spec = yaml.safe_load(path.read_text())["services"][0]
-    preprocessor = Preprocessor(PreprocessSpec(**spec["preprocess"]), max_pixels=40_000_000)
-    labels = read_labels(path.parent / spec["labels"] if spec.get("labels") else None)
-    post_spec = PostprocessSpec(**spec.get("postprocess", {}))
-    postprocessor = Postprocessor(post_spec, labels)
-    model = OnnxModel.load(path.parent / spec["model"], threads=usable_cores(), spin=True)
-    score_output = pick_output(post_spec, model.outputs)
+    values: dict[str, Any] = {
+        "name": spec["name"],
+        "model_path": path.parent / spec["model"],
+        "labels_path": path.parent / spec["labels"] if spec.get("labels") else None,
+        "preprocess": spec.get("preprocess", {}),
+        "postprocess": spec.get("postprocess", {}),
+    }
+    model = OnnxModel.load(values["model_path"], threads=usable_cores(), spin=True)
+    # the runtime's own pre- and post-processing and score output, built as it builds them
+    service = ModelService(RuntimeSettings(**values), model)
+    preprocessor, postprocessor = service.preprocessor, service.postprocessor
     data = PAYLOADS[model_name]().body
     name = model.input().name
     model.run({name: preprocessor(data)[None]})
@@ -52,7 +57,7 @@ def measure(runs: int, model_name: str = "imagenet") -> dict[str, float]:
         started = time.perf_counter()
         sample = preprocessor(data)[None]
         decoded = time.perf_counter()
-        (scores,) = model.run({name: sample}, [score_output])
+        (scores,) = model.run({name: sample}, [service.score_output])
         inferred = time.perf_counter()
         postprocessor.top_k(scores, 5)
         answered = time.perf_counter()

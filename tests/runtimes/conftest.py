@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import psutil
 import pytest
 import yaml
@@ -15,6 +16,7 @@ from starlette.applications import Starlette
 
 from runtimes.onnx.app import create_app
 from runtimes.onnx.config import RuntimeSettings
+from runtimes.onnx.model import OnnxModel
 from tests import support
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +27,12 @@ MIB = 2**20
 def resident() -> int:
     """This process's resident memory, bytes."""
     return int(psutil.Process().memory_info().rss)
+
+
+def blank(model: OnnxModel, rows: int) -> dict[str, np.ndarray]:
+    """Feeds of ``rows`` zero samples for ``model``'s first input."""
+    shape = model.input().shape[1:]
+    return {model.input().name: np.zeros((rows, *shape), dtype=np.float32)}
 
 
 def service_settings(model: str, **overrides: Any) -> RuntimeSettings:

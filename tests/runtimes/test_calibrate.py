@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 import httpx
-import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -17,7 +16,7 @@ from runtimes.onnx.calibrate import best_batch_size
 from runtimes.onnx.config import RuntimeSettings
 from runtimes.onnx.inference import ModelService
 from runtimes.onnx.model import OnnxModel
-from tests.runtimes.conftest import MIB, resident, service_settings, wait_ready
+from tests.runtimes.conftest import MIB, blank, resident, service_settings, wait_ready
 
 
 class Model:
@@ -89,7 +88,7 @@ def test_the_fit_sheds_the_memory_of_the_larger_batches_it_tried() -> None:
     largest = max(service.fit_batch_size())
     assert largest > service.batcher.max_batch_size  # else there is nothing to shed
     before = resident()
-    model.run({model.input().name: np.zeros((largest, 3, 224, 224), dtype=np.float32)})
+    model.run(blank(model, largest))
     assert resident() - before > 20 * MIB
 
 

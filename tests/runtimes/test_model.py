@@ -8,14 +8,10 @@ from typing import Any
 import numpy as np
 
 from runtimes.onnx.model import OnnxModel
-from tests.runtimes.conftest import IMAGES, MIB, resident
+from tests.runtimes.conftest import IMAGES, MIB, blank, resident
 
 DIGITS = IMAGES / "digits" / "models" / "digits-mlp.onnx"
 IMAGENET = IMAGES / "imagenet" / "models" / "efficientnet-lite0.onnx"
-
-
-def blank(model: OnnxModel, rows: int) -> dict[str, np.ndarray]:
-    return {model.input().name: np.zeros((rows, 3, 224, 224), dtype=np.float32)}
 
 
 def _entry(session: Any, key: str) -> str:
